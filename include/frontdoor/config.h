@@ -72,7 +72,7 @@ struct config {
     } http;
 
     struct {
-        char *rules;     /* absolute paths */
+        char *rules; /* absolute paths */
         char *directory;
         char *templates;
     } routing;

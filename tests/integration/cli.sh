@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The command line: exit codes (sysexits.h) and --check-config on the shipped file.
+set -u
+. "$FRONTDOOR_SOURCE_DIR/tests/integration/lib.sh"
+fd="$FRONTDOOR_BUILD_DIR/frontdoord"
+cd "$FRONTDOOR_SOURCE_DIR"
+
+expect_exit 0 "$fd" --version
+expect_output "frontdoord [0-9]+\.[0-9]+\.[0-9]+" "$fd" --version
+expect_exit 0 "$fd" --help
+expect_output "--check-config" "$fd" --help
+expect_exit 64 "$fd" --no-such-flag
+expect_exit 64 "$fd" --explain
+expect_exit 64 "$fd" --check-config extra-argument
+expect_exit 64 "$fd" --check-config --migrate
+expect_exit 0 "$fd" --check-config --config config/frontdoord.conf
+expect_exit 78 "$fd" --check-config --config /nonexistent/frontdoord.conf
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf '[kafka]\ngroup_id = x\n' >"$tmp/no-brokers.conf"
+expect_exit 78 "$fd" --check-config --config "$tmp/no-brokers.conf"
+expect_output "no-brokers.conf: kafka.brokers is required" "$fd" --check-config --config "$tmp/no-brokers.conf"
+printf '[kafka]\nbrokers = embedded\nbad key line\n' >"$tmp/syntax.conf"
+expect_output "syntax.conf:3: syntax error" "$fd" --check-config --config "$tmp/syntax.conf"
+cp config/frontdoord.conf "$tmp/writable.conf"
+chmod 0666 "$tmp/writable.conf"
+expect_exit 78 "$fd" --check-config --config "$tmp/writable.conf"
+expect_output "group- or world-writable" "$fd" --check-config --config "$tmp/writable.conf"
+finish

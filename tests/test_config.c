@@ -1,0 +1,316 @@
+/* Unit tests: the main configuration file. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "frontdoor/config.h"
+#include "frontdoor/log.h"
+
+static char tmpdir[] = "/tmp/frontdoor-config-test-XXXXXX";
+
+static void setup(void)
+{
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static char *write_file(const char *name, const char *text, mode_t mode)
+{
+    char *path;
+    ck_assert_int_ge(asprintf(&path, "%s/%s", tmpdir, name), 0);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, mode), 0);
+    return path;
+}
+
+/* ---- table: file text -> accepted, or the error expected at a line */
+
+static const struct {
+    const char *text;
+    const char *error; /* NULL: accepted; else ":LINE: message fragment" */
+} cases[] = {
+    {"[kafka]\nbrokers = embedded\n", NULL},
+    {"[kafka]\nbrokers = k1:9092,k2:9092\ngroup_id = g\n", NULL},
+    {"# only a comment\n[kafka]\n; another\nbrokers=embedded\n", NULL},
+    {"[kafka]\ngroup_id = g\n", "kafka.brokers is required"},
+    {"[kafka]\nbrokers =\n", "kafka.brokers is required"},
+    {"[kafka]\nbrokers = embedded\nbrokers = other\n",
+     ":3: kafka.brokers is already set on line 2"},
+    {"[kafka]\nbrokers = embedded\nborkers = x\n", ":3: unknown key borkers in [kafka]"},
+    {"brokers = embedded\n", ":1: key brokers is outside any [section]"},
+    {"[kafka]\nbrokers = embedded\n[nosuch]\nx = 1\n", ":4: unknown key x in [nosuch]"},
+    {"[kafka]\nbrokers = embedded\nthis line has no equals sign\n", ":3: syntax error"},
+    {"[kafka]\nbrokers = embedded\nmax_message_bytes = 12x\n", ":3: kafka.max_message_bytes must"},
+    {"[kafka]\nbrokers = embedded\nmax_message_bytes = 64 KiB\n", NULL},
+    {"[kafka]\nbrokers = embedded\nmax_message_bytes = 64 KB\n", ":3: kafka.max_message_bytes"},
+    {"[kafka]\nbrokers = embedded\nmax_message_bytes = 1023\n", ":3: kafka.max_message_bytes"},
+    {"[kafka]\nbrokers = embedded\nmax_message_bytes = 64KiB\n", NULL},
+    {"[kafka]\nbrokers = embedded\nunknown_case_retry_seconds = -1\n", ":3: kafka.unknown_case"},
+    {"[kafka]\nbrokers = embedded\nreferrals_topic = t\ndlq_topic = t\n", "used twice"},
+    {"[kafka]\nbrokers = embedded\nrdkafka.security.protocol = ssl\n", NULL},
+    {"[kafka]\nbrokers = embedded\nrdkafka.a = 1\nrdkafka.a = 2\n",
+     ":4: kafka.rdkafka.a is already"},
+    {"[kafka]\nbrokers = embedded\n[email]\nprovider = pigeon\n", ":4: email.provider must be"},
+    {"[kafka]\nbrokers = embedded\n[sms]\nprovider = smtp\n", ":4: sms.provider must be file or"},
+    {"[kafka]\nbrokers = embedded\n[sms]\nprovider = notify\n", "needs sms.notify_api_key_file"},
+    {"[kafka]\nbrokers = embedded\n[log]\nlevel = loud\n", ":4: log.level must be"},
+    {"[kafka]\nbrokers = embedded\n[log]\nformat = xml\n", ":4: log.format must be"},
+    {"[kafka]\nbrokers = embedded\n[http]\nlisten = 9464\n", "http.listen must be address:port"},
+    {"[kafka]\nbrokers = embedded\n[email]\nfrom = nobody\n", "email.from must be one email"},
+    {"[kafka]\nbrokers = embedded\n[database]\npassword_file = missing\n",
+     ":4: database.password_file: cannot read secret file"},
+};
+
+START_TEST(test_table)
+{
+    char errs[4096];
+    struct config *cfg = NULL;
+    char *path = write_file("t.conf", cases[_i].text, 0600);
+    int rc = config_load(path, &cfg, errs, sizeof errs);
+    if (cases[_i].error == NULL) {
+        ck_assert_msg(rc == 0, "case %d refused: %s", _i, errs);
+        ck_assert_ptr_nonnull(cfg);
+    } else {
+        ck_assert_msg(rc == -1, "case %d accepted", _i);
+        ck_assert_ptr_null(cfg);
+        ck_assert_msg(strstr(errs, cases[_i].error) != NULL, "case %d: want '%s' in '%s'", _i,
+                      cases[_i].error, errs);
+        /* every message names the file */
+        ck_assert_msg(strncmp(errs, path, strlen(path)) == 0, "no file name in '%s'", errs);
+    }
+    config_free(cfg);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_all_errors_reported)
+{
+    char errs[4096];
+    struct config *cfg;
+    char *path =
+        write_file("t.conf", "[kafka]\nbrokers = x\nnope = 1\n[log]\nlevel = loud\n", 0600);
+    ck_assert_int_eq(config_load(path, &cfg, errs, sizeof errs), -1);
+    ck_assert_ptr_nonnull(strstr(errs, ":3: unknown key nope"));
+    ck_assert_ptr_nonnull(strstr(errs, ":5: log.level"));
+    free(path);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+    char errs[4096];
+    struct config *cfg;
+    char *path = write_file("t.conf", "[kafka]\nbrokers = embedded\n", 0600);
+    ck_assert_int_eq(config_load(path, &cfg, errs, sizeof errs), 0);
+    ck_assert_str_eq(cfg->kafka.group_id, "frontdoord");
+    ck_assert_str_eq(cfg->kafka.referrals_topic, "frontdoor.referrals");
+    ck_assert_str_eq(cfg->kafka.case_events_topic, "frontdoor.case-events");
+    ck_assert_str_eq(cfg->kafka.decisions_topic, "frontdoor.decisions");
+    ck_assert_str_eq(cfg->kafka.dlq_topic, "frontdoor.dlq");
+    ck_assert_uint_eq(cfg->kafka.max_message_bytes, 65536);
+    ck_assert_int_eq(cfg->kafka.unknown_case_retry_s, 600);
+    ck_assert_int_eq(cfg->email.provider, PROVIDER_FILE);
+    ck_assert_int_eq(cfg->sms.provider, PROVIDER_FILE);
+    ck_assert_int_eq(cfg->email.rate_limit_per_minute, 3000);
+    ck_assert_str_eq(cfg->http.listen, "127.0.0.1:9464");
+    ck_assert_int_eq(cfg->log.level, LOG_INFO);
+    ck_assert_int_eq(cfg->log.format, LOG_FORMAT_LOGFMT);
+    ck_assert_ptr_null(cfg->database.password);
+    config_free(cfg);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_relative_paths)
+{
+    char errs[4096];
+    struct config *cfg;
+    char *path = write_file("t.conf",
+                            "[kafka]\nbrokers = embedded\n[routing]\nrules = r/x.rules\n"
+                            "directory = /abs/dir.json\n[email]\nspool_dir = ../spool\n",
+                            0600);
+    ck_assert_int_eq(config_load(path, &cfg, errs, sizeof errs), 0);
+    char *want;
+    ck_assert_int_ge(asprintf(&want, "%s/r/x.rules", tmpdir), 0);
+    ck_assert_str_eq(cfg->routing.rules, want);
+    free(want);
+    ck_assert_str_eq(cfg->routing.directory, "/abs/dir.json");
+    ck_assert_int_ge(asprintf(&want, "%s/templates", tmpdir), 0); /* default, also relative */
+    ck_assert_str_eq(cfg->routing.templates, want);
+    free(want);
+    ck_assert_int_ge(asprintf(&want, "%s/../spool", tmpdir), 0);
+    ck_assert_str_eq(cfg->email.spool_dir, want);
+    free(want);
+    config_free(cfg);
+    free(path);
+}
+END_TEST
+
+static const mode_t bad_modes[] = {0620, 0602, 0666, 0664};
+
+START_TEST(test_writable_refused)
+{
+    char errs[4096];
+    struct config *cfg;
+    char *path = write_file("t.conf", "[kafka]\nbrokers = embedded\n", bad_modes[_i]);
+    ck_assert_int_eq(config_load(path, &cfg, errs, sizeof errs), -1);
+    ck_assert_ptr_nonnull(strstr(errs, "group- or world-writable"));
+    free(path);
+}
+END_TEST
+
+START_TEST(test_long_line)
+{
+    /* inih would silently cut a line longer than its buffer; we refuse it by number. */
+    char errs[4096];
+    struct config *cfg;
+    size_t n = CONFIG_MAX_LINE + 200;
+    char *text = malloc(n + 100);
+    strcpy(text, "[kafka]\nbrokers = embedded\n[database]\nconninfo = ");
+    size_t at = strlen(text);
+    memset(text + at, 'x', n);
+    strcpy(text + at + n, "\n");
+    char *path = write_file("t.conf", text, 0600);
+    ck_assert_int_eq(config_load(path, &cfg, errs, sizeof errs), -1);
+    ck_assert_ptr_nonnull(strstr(errs, ":4: line is longer than 4000 bytes"));
+    free(path);
+    /* the longest accepted line arrives whole */
+    memset(text + at, 'y', CONFIG_MAX_LINE - strlen("conninfo = "));
+    strcpy(text + at + CONFIG_MAX_LINE - strlen("conninfo = "), "\n");
+    path = write_file("t.conf", text, 0600);
+    ck_assert_msg(config_load(path, &cfg, errs, sizeof errs) == 0, "%s", errs);
+    ck_assert_uint_eq(strlen(cfg->database.conninfo), CONFIG_MAX_LINE - strlen("conninfo = "));
+    config_free(cfg);
+    free(path);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_values_verbatim)
+{
+    char errs[4096];
+    struct config *cfg;
+    char *path = write_file("t.conf",
+                            "[kafka]\nbrokers = embedded\nrdkafka.sasl.username = a;b#c\n"
+                            "[database]\nconninfo = host=/run/x dbname=fd ; sslmode=disable\n",
+                            0600);
+    ck_assert_int_eq(config_load(path, &cfg, errs, sizeof errs), 0);
+    ck_assert_str_eq(cfg->database.conninfo, "host=/run/x dbname=fd ; sslmode=disable");
+    ck_assert_uint_eq(cfg->kafka.n_rdkafka, 1);
+    ck_assert_str_eq(cfg->kafka.rdkafka[0].key, "sasl.username");
+    ck_assert_str_eq(cfg->kafka.rdkafka[0].value, "a;b#c");
+    ck_assert_int_eq(cfg->kafka.rdkafka[0].line, 3);
+    config_free(cfg);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_secrets)
+{
+    char errs[4096];
+    struct config *cfg;
+    const char *key = "frontdoord_test-11111111-2222-3333-4444-555555555555-"
+                      "66666666-7777-8888-9999-000000000000";
+    char *keytext;
+    ck_assert_int_ge(asprintf(&keytext, "%s\n", key), 0);
+    free(write_file("dbpass", "s3cret\n", 0600));
+    free(write_file("notifykey", keytext, 0600));
+    free(keytext);
+    char *path = write_file("t.conf",
+                            "[kafka]\nbrokers = embedded\n[database]\npassword_file = dbpass\n"
+                            "[sms]\nprovider = notify\nnotify_api_key_file = notifykey\n",
+                            0600);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    ck_assert_msg(config_load(path, &cfg, errs, sizeof errs) == 0, "%s", errs);
+    ck_assert_str_eq(cfg->database.password, "s3cret");
+    ck_assert_str_eq(cfg->sms.notify_api_key, key);
+    config_free(cfg);
+
+    /* a systemd credential of the same name wins over the file beside the config */
+    char *creds;
+    ck_assert_int_ge(asprintf(&creds, "%s/creds", tmpdir), 0);
+    ck_assert_int_eq(mkdir(creds, 0700), 0);
+    free(write_file("creds/dbpass", "from-credential", 0600));
+    setenv("CREDENTIALS_DIRECTORY", creds, 1);
+    ck_assert_msg(config_load(path, &cfg, errs, sizeof errs) == 0, "%s", errs);
+    ck_assert_str_eq(cfg->database.password, "from-credential");
+    config_free(cfg);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    free(creds);
+
+    /* an empty secret file is refused */
+    free(write_file("dbpass", "\n", 0600));
+    ck_assert_int_eq(config_load(path, &cfg, errs, sizeof errs), -1);
+    ck_assert_ptr_nonnull(strstr(errs, ":4: database.password_file: secret file"));
+    /* the secret itself never appears in a message */
+    ck_assert_ptr_null(strstr(errs, "s3cret"));
+    free(path);
+}
+END_TEST
+
+START_TEST(test_shipped_config)
+{
+    char errs[8192];
+    struct config *cfg;
+    char *path;
+    ck_assert_int_ge(asprintf(&path, "%s/config/frontdoord.conf", getenv("FRONTDOOR_SOURCE_DIR")),
+                     0);
+    ck_assert_msg(config_load(path, &cfg, errs, sizeof errs) == 0, "%s", errs);
+    ck_assert_str_eq(cfg->kafka.brokers, "embedded");
+    ck_assert_ptr_nonnull(strstr(cfg->routing.directory, "/config/directory.json"));
+    config_free(cfg);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+    char errs[4096];
+    struct config *cfg;
+    ck_assert_int_eq(config_load("/nonexistent/frontdoord.conf", &cfg, errs, sizeof errs), -1);
+    ck_assert_ptr_nonnull(strstr(errs, "/nonexistent/frontdoord.conf: cannot open"));
+}
+END_TEST
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("load");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_table, 0, N(cases));
+    tcase_add_test(tc, test_all_errors_reported);
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_relative_paths);
+    tcase_add_loop_test(tc, test_writable_refused, 0, N(bad_modes));
+    tcase_add_test(tc, test_long_line);
+    tcase_add_test(tc, test_values_verbatim);
+    tcase_add_test(tc, test_secrets);
+    tcase_add_test(tc, test_shipped_config);
+    tcase_add_test(tc, test_missing_file);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
