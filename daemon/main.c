@@ -8,6 +8,7 @@
 #include "frontdoor/config.h"
 #include "frontdoor/explain.h"
 #include "frontdoor/log.h"
+#include "frontdoor/migrations.h"
 
 static void print_usage(FILE *f)
 {
@@ -116,9 +117,7 @@ int main(int argc, char **argv)
         rc = explain_run(cfg, explain_path, stdout, stderr);
         break;
     case MODE_MIGRATE:
-        fprintf(stderr, "frontdoord: --migrate is not yet implemented (the case store lands "
-                        "with a later release)\n");
-        rc = EX_UNAVAILABLE;
+        rc = migrations_main(cfg->database.conninfo, cfg->database.password);
         break;
     case MODE_RUN:
     default:
