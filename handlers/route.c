@@ -1,0 +1,1118 @@
+/* route: derived facts, the ordered rules, deadlines and case-event re-routes.
+ *
+ * Hot path: one pass over the referral's JSON computes every fact; the compiled rules
+ * are a node array evaluated by a small recursive walk; only the rule that matched is
+ * explained in words. Nothing is allocated and nothing global is touched. Reasons are
+ * built from ids, codes and fixed words only, never from the referral's free text,
+ * names, contacts, dates of birth or postcodes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "frontdoor/route.h"
+
+/* ---------------------------------------------------------------- small helpers */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* A JSON member that is present and not null, else NULL. */
+static const json_t *get(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_null(v) ? NULL : v;
+}
+
+/* A JSON string as bytes (NUL-free use needs strlen == len). */
+static const char *str_of(const json_t *v, size_t *len)
+{
+    if (!json_is_string(v))
+        return NULL;
+    *len = json_string_length(v);
+    return json_string_value(v);
+}
+
+static bool parse_json_date(const json_t *v, struct civil_date *d)
+{
+    size_t len;
+    const char *s = str_of(v, &len);
+    return s && len == 10 && strlen(s) == 10 && caltime_parse_date(s, d);
+}
+
+static bool need_in(const struct need_set *s, int i)
+{
+    return (s->bits[i / 64] >> (i % 64)) & 1u;
+}
+
+/* Bounded reason builder: appends, silently cutting at the slot size. */
+struct rb {
+    char *s;
+    size_t n;
+};
+
+static void rb_mem(struct rb *b, const char *p, size_t len)
+{
+    if (b->n + len >= ROUTE_REASON_MAX)
+        len = ROUTE_REASON_MAX - 1 - b->n;
+    memcpy(b->s + b->n, p, len);
+    b->n += len;
+    b->s[b->n] = '\0';
+}
+
+static void rb_str(struct rb *b, const char *s)
+{
+    rb_mem(b, s, strlen(s));
+}
+
+static void rb_int(struct rb *b, long v)
+{
+    char tmp[24];
+    int i = 0;
+    bool neg = v < 0;
+    unsigned long u = neg ? 0ul - (unsigned long)v : (unsigned long)v;
+    do {
+        tmp[sizeof tmp - 1 - i++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (neg)
+        tmp[sizeof tmp - 1 - i++] = '-';
+    rb_mem(b, tmp + sizeof tmp - i, (size_t)i);
+}
+
+/* Reasons on a decision: deduplicated; past the limit the last says how many more. */
+struct reasons {
+    struct decision *d;
+    int dropped;
+    char scratch[ROUTE_REASON_MAX]; /* written when the decision is full */
+};
+
+static struct rb reason_begin(struct reasons *r)
+{
+    struct rb b = {NULL, 0};
+    if (r->d->n_reasons >= ROUTE_MAX_REASONS) {
+        b.s = r->scratch;
+        b.s[0] = '\0';
+        return b;
+    }
+    b.s = r->d->reasons[r->d->n_reasons];
+    b.s[0] = '\0';
+    return b;
+}
+
+static void reason_end(struct reasons *r, struct rb *b)
+{
+    struct decision *d = r->d;
+    if (d->n_reasons >= ROUTE_MAX_REASONS) {
+        r->dropped++;
+        return;
+    }
+    for (size_t i = 0; i < d->n_reasons; i++)
+        if (strcmp(d->reasons[i], b->s) == 0)
+            return;
+    d->n_reasons++;
+}
+
+static void reason_add(struct reasons *r, const char *text)
+{
+    struct rb b = reason_begin(r);
+    rb_str(&b, text);
+    reason_end(r, &b);
+}
+
+static void reasons_finish(struct reasons *r)
+{
+    if (r->dropped == 0)
+        return;
+    struct rb b = {r->d->reasons[ROUTE_MAX_REASONS - 1], 0};
+    rb_str(&b, "and ");
+    rb_int(&b, r->dropped + 1);
+    rb_str(&b, " more reasons");
+}
+
+/* ---------------------------------------------------------------- postcodes */
+
+/* Length of a white-space character at p (Unicode White_Space, as UTF-8), or 0. */
+static size_t space_len(const unsigned char *p, size_t left)
+{
+    if ((*p >= 0x09 && *p <= 0x0d) || *p == 0x20 || (*p >= 0x1c && *p <= 0x1f))
+        return 1;
+    if (left >= 2 && p[0] == 0xc2 && (p[1] == 0x85 || p[1] == 0xa0))
+        return 2;
+    if (left >= 3) {
+        if (p[0] == 0xe1 && p[1] == 0x9a && p[2] == 0x80)
+            return 3;
+        if (p[0] == 0xe2 && p[1] == 0x80 &&
+            ((p[2] >= 0x80 && p[2] <= 0x8a) || p[2] == 0xa8 || p[2] == 0xa9 || p[2] == 0xaf))
+            return 3;
+        if (p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0x9f)
+            return 3;
+        if (p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80)
+            return 3;
+    }
+    return 0;
+}
+
+static bool is_upper(char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+bool route_postcode_district(const char *postcode, size_t len, char out[DIRECTORY_DISTRICT_MAX + 1])
+{
+    char buf[8];
+    size_t n = 0;
+    const unsigned char *p = (const unsigned char *)postcode;
+    out[0] = '\0';
+    for (size_t i = 0; i < len;) {
+        size_t sl = space_len(p + i, len - i);
+        if (sl) {
+            i += sl;
+            continue;
+        }
+        if (n == 7)
+            return false;
+        char c = (char)p[i++];
+        buf[n++] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+    }
+    if (n < 5)
+        return false;
+    /* inward: a digit and two letters */
+    if (!is_digit(buf[n - 3]) || !is_upper(buf[n - 2]) || !is_upper(buf[n - 1]))
+        return false;
+    /* outward: 1-2 letters, a digit, then optionally a letter or digit */
+    size_t ow = n - 3, i = 0;
+    while (i < ow && i < 2 && is_upper(buf[i]))
+        i++;
+    if (i == 0 || i >= ow || !is_digit(buf[i]))
+        return false;
+    i++;
+    if (i < ow && (is_digit(buf[i]) || is_upper(buf[i])))
+        i++;
+    if (i != ow)
+        return false;
+    memcpy(out, buf, ow);
+    out[ow] = '\0';
+    return true;
+}
+
+/* ---------------------------------------------------------------- facts */
+
+void route_derive_facts(const struct policy *p, const struct event *ev, bool consent_override,
+                        struct route_facts *f)
+{
+    const struct rules *r = p->rules;
+    const struct directory *dir = p->directory;
+    memset(f, 0, sizeof *f);
+    f->occurred_at_s = floor_div(ev->occurred_at_ms, 1000);
+    struct civil_date received = caltime_local_date(dir->calendar.zone, f->occurred_at_s, NULL);
+    f->received_day = caltime_days_from_civil(received);
+
+    const json_t *ref = json_object_get(ev->root, "referral");
+    const json_t *child = get(ref, "child");
+    const json_t *family = get(ref, "family");
+    f->immediate_risk = json_is_true(get(get(ref, "safeguarding"), "immediate_risk"));
+    f->consent = consent_override || json_is_true(get(get(family, "consent"), "early_help"));
+    f->send = json_is_true(get(child, "send"));
+
+    /* level: a JSON number with a whole value 1-4 ("2", true, 2.5 are not) */
+    const json_t *lv = get(ref, "level_of_need");
+    if (!lv) {
+        f->problems |= PROBLEM_LEVEL_MISSING;
+    } else if (json_is_integer(lv) && json_integer_value(lv) >= 1 && json_integer_value(lv) <= 4) {
+        f->level = (int)json_integer_value(lv);
+    } else if (json_is_real(lv) && json_real_value(lv) >= 1.0 && json_real_value(lv) <= 4.0 &&
+               json_real_value(lv) == (double)(int)json_real_value(lv)) {
+        f->level = (int)json_real_value(lv);
+    } else {
+        f->problems |= PROBLEM_LEVEL_INVALID;
+    }
+
+    /* needs: a non-empty array of vocabulary codes */
+    const json_t *needs = get(ref, "needs");
+    f->needs_json = needs;
+    if (!needs) {
+        f->problems |= PROBLEM_NEEDS_MISSING;
+    } else if (!json_is_array(needs)) {
+        f->problems |= PROBLEM_NEEDS_NOT_ARRAY;
+    } else if (json_array_size(needs) == 0) {
+        f->problems |= PROBLEM_NEEDS_EMPTY;
+    } else {
+        f->has_needs = true;
+        const char *unknown[RULES_MAX_COUNT + 1];
+        size_t unknown_len[RULES_MAX_COUNT + 1];
+        int n_unknown = 0;
+        size_t n = json_array_size(needs);
+        for (size_t i = 0; i < n; i++) {
+            size_t len;
+            const char *s = str_of(json_array_get(needs, i), &len);
+            if (!s) {
+                f->problems |= PROBLEM_NEEDS_NOT_STRING;
+                f->unknown_needs = true;
+                continue;
+            }
+            int idx = rules_find_need(r, s, len);
+            if (idx >= 0) {
+                f->needs.bits[idx / 64] |= (uint64_t)1 << (idx % 64);
+                continue;
+            }
+            f->problems |= PROBLEM_NEEDS_UNKNOWN;
+            f->unknown_needs = true;
+            /* distinct strings, counted only as far as any rule can ask */
+            if (n_unknown > RULES_MAX_COUNT)
+                continue;
+            bool seen = false;
+            for (int k = 0; k < n_unknown && !seen; k++)
+                seen = unknown_len[k] == len && memcmp(unknown[k], s, len) == 0;
+            if (!seen) {
+                unknown[n_unknown] = s;
+                unknown_len[n_unknown++] = len;
+            }
+        }
+        int known = 0;
+        for (int w = 0; w < RULES_NEED_WORDS; w++)
+            known += __builtin_popcountll(f->needs.bits[w]);
+        f->distinct_needs = known + n_unknown;
+    }
+
+    /* child.id: a non-empty string */
+    const json_t *cid = get(child, "id");
+    size_t len;
+    const char *s;
+    if (!cid) {
+        f->problems |= PROBLEM_CHILD_ID_MISSING;
+    } else if (!(s = str_of(cid, &len)) || len == 0) {
+        f->problems |= PROBLEM_CHILD_ID_INVALID;
+    } else {
+        f->child_id = s;
+        f->child_id_len = len;
+    }
+
+    /* dates: date_of_birth, or expected_due_date for a pre-birth referral */
+    const json_t *dob = get(child, "date_of_birth");
+    const json_t *edd = get(child, "expected_due_date");
+    struct civil_date d;
+    if (!dob && !edd)
+        f->problems |= PROBLEM_NO_BIRTH_DATE;
+    if (edd && !parse_json_date(edd, &d))
+        f->problems |= PROBLEM_EDD_INVALID;
+    f->pre_birth = !dob && edd;
+    if (dob) {
+        if (!parse_json_date(dob, &d)) {
+            f->problems |= PROBLEM_DOB_INVALID;
+        } else if (caltime_days_from_civil(d) > f->received_day) {
+            f->problems |= PROBLEM_DOB_AFTER_RECEIVED;
+        } else {
+            f->has_age = true;
+            f->age = caltime_age_years(d, received);
+        }
+    }
+
+    /* placement: district -> locality and hub; the school; the school's locality */
+    if ((s = str_of(get(child, "postcode"), &len)) &&
+        route_postcode_district(s, len, f->district)) {
+        const struct dir_district *dd =
+            directory_find_district(dir, f->district, strlen(f->district));
+        if (dd) {
+            f->locality = dd->locality;
+            f->hub = dd->hub;
+        }
+    }
+    if ((s = str_of(get(child, "school_urn"), &len)))
+        f->school = directory_find_school(dir, s, len);
+    if (!f->locality && f->school && f->school->locality) {
+        f->locality = f->school->locality;
+        f->locality_from_school = true;
+    }
+
+    if ((s = str_of(get(family, "id"), &len)) && len > 0) {
+        f->family_id = s;
+        f->family_id_len = len;
+    }
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+struct eval {
+    const struct rules *r;
+    const struct route_facts *f;
+    const struct route_history *h;
+    const char *referral_id;
+    const struct history_case *bound; /* the case found by the last history atom */
+};
+
+static bool same_str(const char *a, const char *b, size_t blen)
+{
+    return a && b && strlen(a) == blen && memcmp(a, b, blen) == 0;
+}
+
+/* Rules 5 and 6: the matching case decided most recently (ties: the larger referral id,
+ * so the answer does not depend on the order the case store lists them). */
+static const struct history_case *find_case(const struct eval *e, const struct rule_node *nd)
+{
+    const struct route_history *h = e->h;
+    if (!h)
+        return NULL;
+    bool family = nd->op == OP_FAMILY_CASE;
+    const struct history_case *list = family ? h->family_cases : h->child_cases;
+    size_t n = family ? h->n_family_cases : h->n_child_cases;
+    if (family ? !e->f->family_id : !e->f->child_id)
+        return NULL;
+    int64_t occurred_ms = e->f->occurred_at_s * 1000;
+    const struct history_case *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct history_case *c = &list[i];
+        if ((unsigned)c->route >= ROUTE_COUNT || !(nd->routes >> c->route & 1u))
+            continue;
+        if (!c->destination || strlen(c->destination) >= ROUTE_DEST_MAX)
+            continue;
+        if (e->referral_id && c->referral_id && strcmp(c->referral_id, e->referral_id) == 0)
+            continue; /* the case being decided is not its own history */
+        if (family && same_str(c->child_id, e->f->child_id, e->f->child_id_len))
+            continue; /* rule 6 is about another child of the family */
+        if (!c->open) {
+            if (nd->within_days < 0)
+                continue;
+            /* closed no earlier than N x 24 h before occurred_at (a case closed after
+             * occurred_at was still open when the referral came) */
+            if (c->closed_at_ms < occurred_ms - (int64_t)nd->within_days * 86400000)
+                continue;
+        }
+        if (!best || c->decided_at_ms > best->decided_at_ms ||
+            (c->decided_at_ms == best->decided_at_ms && c->referral_id && best->referral_id &&
+             strcmp(c->referral_id, best->referral_id) > 0))
+            best = c;
+    }
+    return best;
+}
+
+static bool cmp_holds(enum rule_cmp c, int x, int v)
+{
+    switch (c) {
+    case CMP_EQ:
+        return x == v;
+    case CMP_NE:
+        return x != v;
+    case CMP_LT:
+        return x < v;
+    case CMP_LE:
+        return x <= v;
+    case CMP_GT:
+        return x > v;
+    case CMP_GE:
+        return x >= v;
+    }
+    return false;
+}
+
+/* The value of a number fact; false when unknown. */
+static bool number_fact(const struct route_facts *f, enum rule_fact fact, int *v)
+{
+    switch (fact) {
+    case FACT_LEVEL:
+        *v = f->level;
+        return f->level > 0;
+    case FACT_AGE:
+        *v = f->age;
+        return f->has_age;
+    case FACT_DISTINCT_NEEDS:
+        *v = f->distinct_needs;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool eval_node(struct eval *e, int n)
+{
+    const struct rule_node *nd = &e->r->nodes[n];
+    const struct route_facts *f = e->f;
+    int v;
+    switch (nd->op) {
+    case OP_ALWAYS:
+        return true;
+    case OP_AND:
+        return eval_node(e, nd->a) && eval_node(e, nd->b);
+    case OP_OR:
+        return eval_node(e, nd->a) || eval_node(e, nd->b);
+    case OP_NOT:
+        return !eval_node(e, nd->a);
+    case OP_FLAG:
+        switch (nd->fact) {
+        case FACT_IMMEDIATE_RISK:
+            return f->immediate_risk;
+        case FACT_CONSENT:
+            return f->consent;
+        case FACT_SEND:
+            return f->send;
+        case FACT_PRE_BIRTH:
+            return f->pre_birth;
+        case FACT_INCOMPLETE:
+            return f->problems != 0;
+        default:
+            return false;
+        }
+    case OP_KNOWN:
+        switch (nd->fact) {
+        case FACT_LOCALITY:
+            return f->locality != NULL;
+        case FACT_HUB:
+            return f->hub != NULL;
+        case FACT_SCHOOL:
+            return f->school != NULL;
+        case FACT_DISTRICT:
+            return f->district[0] != '\0';
+        case FACT_AGE:
+            return f->has_age;
+        case FACT_LEVEL:
+            return f->level > 0;
+        default:
+            return false;
+        }
+    case OP_CMP:
+        return number_fact(f, nd->fact, &v) && cmp_holds(nd->cmp, v, nd->value);
+    case OP_IN:
+        if (!number_fact(f, nd->fact, &v))
+            return false;
+        for (int i = 0; i < nd->n_list; i++)
+            if (nd->list[i] == v)
+                return true;
+        return false;
+    case OP_ANY_NEED:
+        for (int w = 0; w < RULES_NEED_WORDS; w++)
+            if (f->needs.bits[w] & nd->needs.bits[w])
+                return true;
+        return false;
+    case OP_EVERY_NEED: {
+        /* vacuous truth is no truth here: no needs, or an unknown one, is not "every" */
+        if (!f->has_needs || f->unknown_needs)
+            return false;
+        uint64_t any = 0;
+        for (int w = 0; w < RULES_NEED_WORDS; w++) {
+            if (f->needs.bits[w] & ~nd->needs.bits[w])
+                return false;
+            any |= f->needs.bits[w];
+        }
+        return any != 0;
+    }
+    case OP_CHILD_CASE:
+    case OP_FAMILY_CASE:
+        e->bound = find_case(e, nd);
+        return e->bound != NULL;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- explanation */
+
+static void rb_set_name(struct rb *b, const struct rule_node *nd)
+{
+    rb_str(b, nd->set_name[0] ? nd->set_name : "the listed codes");
+}
+
+/* The first vocabulary code (by index) of the referral that is (in_set) or is not in
+ * the node's set; NULL when none. */
+static const struct need_code *first_code(const struct rules *r, const struct route_facts *f,
+                                          const struct need_set *set, bool in_set)
+{
+    for (size_t i = 0; i < r->n_codes; i++) {
+        int idx = r->codes[i].index;
+        if (need_in(&f->needs, idx) && need_in(set, idx) == in_set)
+            return &r->codes[i];
+    }
+    return NULL;
+}
+
+static bool quotable(const char *s, size_t len)
+{
+    if (len == 0 || len > 40 || strlen(s) != len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || is_digit(s[i]) || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* Rule 2: one reason per problem, naming the field. */
+static void explain_problems(const struct eval *e, struct reasons *rs)
+{
+    const struct route_facts *f = e->f;
+    unsigned p = f->problems;
+    if (p & PROBLEM_LEVEL_MISSING)
+        reason_add(rs, "level_of_need missing");
+    if (p & PROBLEM_LEVEL_INVALID)
+        reason_add(rs, "level_of_need not a whole number from 1 to 4");
+    if (p & PROBLEM_NEEDS_MISSING)
+        reason_add(rs, "needs missing");
+    if (p & PROBLEM_NEEDS_NOT_ARRAY)
+        reason_add(rs, "needs not a list");
+    if (p & PROBLEM_NEEDS_EMPTY)
+        reason_add(rs, "needs empty");
+    if (p & (PROBLEM_NEEDS_NOT_STRING | PROBLEM_NEEDS_UNKNOWN)) {
+        size_t n = json_array_size(f->needs_json);
+        for (size_t i = 0; i < n; i++) {
+            size_t len;
+            const char *s = str_of(json_array_get(f->needs_json, i), &len);
+            struct rb b;
+            if (!s) {
+                b = reason_begin(rs);
+                rb_str(&b, "needs[");
+                rb_int(&b, (long)i);
+                rb_str(&b, "] not a string");
+                reason_end(rs, &b);
+            } else if (rules_find_need(e->r, s, len) < 0) {
+                b = reason_begin(rs);
+                if (quotable(s, len)) {
+                    rb_str(&b, "unknown need code \"");
+                    rb_mem(&b, s, len);
+                    rb_str(&b, "\"");
+                } else {
+                    rb_str(&b, "unknown need code (not shown)");
+                }
+                reason_end(rs, &b);
+            }
+        }
+    }
+    if (p & PROBLEM_CHILD_ID_MISSING)
+        reason_add(rs, "child.id missing");
+    if (p & PROBLEM_CHILD_ID_INVALID)
+        reason_add(rs, "child.id not a non-empty string");
+    if (p & PROBLEM_NO_BIRTH_DATE)
+        reason_add(rs, "child.date_of_birth and child.expected_due_date both missing");
+    if (p & PROBLEM_DOB_INVALID)
+        reason_add(rs, "child.date_of_birth not a YYYY-MM-DD date");
+    if (p & PROBLEM_EDD_INVALID)
+        reason_add(rs, "child.expected_due_date not a YYYY-MM-DD date");
+    if (p & PROBLEM_DOB_AFTER_RECEIVED)
+        reason_add(rs, "child.date_of_birth after the received date");
+}
+
+static enum rule_cmp negate(enum rule_cmp c)
+{
+    static const enum rule_cmp neg[] = {CMP_NE, CMP_EQ, CMP_GE, CMP_GT, CMP_LE, CMP_LT};
+    return neg[c];
+}
+
+static void rb_cmp(struct rb *b, enum rule_cmp c, int v)
+{
+    switch (c) {
+    case CMP_EQ:
+        rb_int(b, v);
+        break;
+    case CMP_NE:
+        rb_str(b, "not ");
+        rb_int(b, v);
+        break;
+    case CMP_LT:
+        rb_str(b, "under ");
+        rb_int(b, v);
+        break;
+    case CMP_LE:
+        rb_int(b, v);
+        rb_str(b, " or under");
+        break;
+    case CMP_GT:
+        rb_str(b, "over ");
+        rb_int(b, v);
+        break;
+    case CMP_GE:
+        rb_int(b, v);
+        rb_str(b, " or over");
+        break;
+    }
+}
+
+static void explain_history(struct eval *e, const struct rule_node *nd, bool value,
+                            struct reasons *rs)
+{
+    bool family = nd->op == OP_FAMILY_CASE;
+    struct rb b = reason_begin(rs);
+    const struct history_case *c = value ? find_case(e, nd) : NULL;
+    if (!c) {
+        rb_str(&b, family ? "no open case of another child of the family matches"
+                          : "no recent case of the same child matches");
+    } else {
+        rb_str(&b, "case ");
+        size_t idlen = c->referral_id ? strlen(c->referral_id) : 0;
+        rb_mem(&b, c->referral_id ? c->referral_id : "", idlen > 64 ? 64 : idlen);
+        rb_str(&b, family ? " of the same family" : " of the same child");
+        rb_str(&b, c->open ? " is open (" : " closed within ");
+        if (!c->open) {
+            rb_int(&b, nd->within_days);
+            rb_str(&b, " days (");
+        }
+        rb_str(&b, rules_route_name(c->route));
+        rb_str(&b, ")");
+    }
+    reason_end(rs, &b);
+}
+
+static void explain_node(struct eval *e, int n, bool value, struct reasons *rs)
+{
+    const struct rule_node *nd = &e->r->nodes[n];
+    const struct route_facts *f = e->f;
+    struct rb b;
+    int v;
+    switch (nd->op) {
+    case OP_ALWAYS:
+        reason_add(rs, "no earlier rule matched");
+        return;
+    case OP_AND:
+    case OP_OR: {
+        /* the operands that made the outcome: all of them, or those agreeing with it */
+        bool all = (nd->op == OP_AND) == value;
+        if (all || eval_node(e, nd->a) == value)
+            explain_node(e, nd->a, value, rs);
+        if (all || eval_node(e, nd->b) == value)
+            explain_node(e, nd->b, value, rs);
+        return;
+    }
+    case OP_NOT:
+        explain_node(e, nd->a, !value, rs);
+        return;
+    case OP_FLAG:
+        switch (nd->fact) {
+        case FACT_IMMEDIATE_RISK:
+            reason_add(rs, value ? "safeguarding.immediate_risk is true"
+                                 : "safeguarding.immediate_risk is not true");
+            return;
+        case FACT_CONSENT:
+            reason_add(rs, value ? "family.consent.early_help is true"
+                                 : "family.consent.early_help is not true");
+            return;
+        case FACT_SEND:
+            reason_add(rs, value ? "child.send is true" : "child.send is not true");
+            return;
+        case FACT_PRE_BIRTH:
+            reason_add(rs, value ? "pre-birth referral (expected due date, no date of birth)"
+                                 : "not a pre-birth referral");
+            return;
+        case FACT_INCOMPLETE:
+            if (value)
+                explain_problems(e, rs);
+            else
+                reason_add(rs, "referral complete");
+            return;
+        default:
+            return;
+        }
+    case OP_KNOWN:
+        b = reason_begin(rs);
+        switch (nd->fact) {
+        case FACT_LOCALITY:
+            if (!f->locality) {
+                rb_str(&b, "no locality from the postcode district or the school");
+            } else {
+                rb_str(&b, "locality ");
+                rb_str(&b, f->locality->id);
+                rb_str(&b, f->locality_from_school ? " (from the school)"
+                                                   : " (from the postcode district)");
+            }
+            break;
+        case FACT_HUB:
+            if (!f->hub) {
+                rb_str(&b, "no family hub covers the postcode district");
+            } else {
+                rb_str(&b, "family hub ");
+                rb_str(&b, f->hub->id);
+                rb_str(&b, " covers the postcode district");
+            }
+            break;
+        case FACT_SCHOOL:
+            if (!f->school) {
+                rb_str(&b, "child.school_urn is not a directory school");
+            } else {
+                rb_str(&b, "school ");
+                rb_str(&b, f->school->urn);
+                rb_str(&b, " is in the directory");
+            }
+            break;
+        case FACT_DISTRICT:
+            rb_str(&b, f->district[0] ? "postcode district known"
+                                      : "child.postcode missing or not a UK postcode");
+            break;
+        case FACT_AGE:
+            rb_str(&b, f->has_age ? "age known" : "age unknown");
+            break;
+        case FACT_LEVEL:
+        default:
+            if (f->level) {
+                rb_str(&b, "level_of_need is ");
+                rb_int(&b, f->level);
+            } else {
+                rb_str(&b, "level_of_need missing or not a level");
+            }
+            break;
+        }
+        reason_end(rs, &b);
+        return;
+    case OP_CMP:
+    case OP_IN:
+        b = reason_begin(rs);
+        if (nd->fact == FACT_LEVEL) {
+            if (f->level) {
+                rb_str(&b, "level_of_need is ");
+                rb_int(&b, f->level);
+            } else {
+                rb_str(&b, "level_of_need missing or not a level");
+            }
+        } else if (nd->fact == FACT_DISTINCT_NEEDS) {
+            rb_int(&b, f->distinct_needs);
+            rb_str(&b, f->distinct_needs == 1 ? " distinct need" : " distinct needs");
+        } else if (!number_fact(f, nd->fact, &v)) {
+            rb_str(&b, f->pre_birth ? "age unknown (pre-birth)" : "age unknown");
+        } else if (nd->op == OP_CMP) {
+            /* the comparison that holds, without the age itself */
+            rb_str(&b, "age is ");
+            rb_cmp(&b, value ? nd->cmp : negate(nd->cmp), nd->value);
+        } else {
+            rb_str(&b, value ? "age is one of" : "age is not one of");
+            for (int i = 0; i < nd->n_list; i++) {
+                rb_str(&b, " ");
+                rb_int(&b, nd->list[i]);
+            }
+        }
+        reason_end(rs, &b);
+        return;
+    case OP_ANY_NEED: {
+        b = reason_begin(rs);
+        const struct need_code *c = value ? first_code(e->r, f, &nd->needs, true) : NULL;
+        if (c) {
+            rb_str(&b, "need ");
+            rb_str(&b, c->code);
+            rb_str(&b, " is in ");
+        } else {
+            rb_str(&b, "no need is in ");
+        }
+        rb_set_name(&b, nd);
+        reason_end(rs, &b);
+        return;
+    }
+    case OP_EVERY_NEED: {
+        b = reason_begin(rs);
+        const struct need_code *c = value ? NULL : first_code(e->r, f, &nd->needs, false);
+        if (value) {
+            rb_str(&b, "every need is in ");
+        } else if (!f->has_needs) {
+            rb_str(&b, "no needs, so not every need is in ");
+        } else if (c) {
+            rb_str(&b, "need ");
+            rb_str(&b, c->code);
+            rb_str(&b, " is not in ");
+        } else {
+            rb_str(&b, "a need outside the vocabulary is not in ");
+        }
+        rb_set_name(&b, nd);
+        reason_end(rs, &b);
+        return;
+    }
+    case OP_CHILD_CASE:
+    case OP_FAMILY_CASE:
+        explain_history(e, nd, value, rs);
+        return;
+    }
+}
+
+/* ---------------------------------------------------------------- decisions */
+
+static bool copy_dest(struct decision *d, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n >= ROUTE_DEST_MAX)
+        return false;
+    memcpy(d->destination, s, n + 1);
+    return true;
+}
+
+/* Resolve a destination for these facts; false when it does not apply (no locality, no
+ * hub, no school, no history case). */
+static bool resolve_dest(const struct dest_spec *ds, const struct route_facts *f,
+                         const struct history_case *bound, struct decision *d)
+{
+    switch (ds->kind) {
+    case DEST_TEAM:
+        return copy_dest(d, ds->team);
+    case DEST_REFERRER:
+        return copy_dest(d, "referrer");
+    case DEST_LOCALITY_TEAM:
+        return f && f->locality && f->locality->targeted_team &&
+               copy_dest(d, f->locality->targeted_team->id);
+    case DEST_HUB:
+        return f && f->hub && copy_dest(d, f->hub->id);
+    case DEST_SCHOOL:
+        return f && f->school && copy_dest(d, f->school->destination);
+    case DEST_CASE:
+        return bound && copy_dest(d, bound->destination);
+    }
+    return false;
+}
+
+static void set_rule_name(struct decision *d, const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= ROUTE_RULE_MAX)
+        n = ROUTE_RULE_MAX - 1;
+    memcpy(d->rule, name, n);
+    d->rule[n] = '\0';
+}
+
+bool route_due_at(const struct policy *p, enum priority prio, int64_t occurred_at_s,
+                  int64_t *due_at_s)
+{
+    if ((unsigned)prio >= PRIORITY_COUNT)
+        return false;
+    const struct due_spec *ds = &p->rules->due[prio];
+    const struct work_calendar *cal = &p->directory->calendar;
+    switch (ds->kind) {
+    case DUE_NONE:
+        return false;
+    case DUE_HOURS:
+        *due_at_s = occurred_at_s + (int64_t)ds->amount * 3600;
+        return true;
+    case DUE_WORKING_DAYS: {
+        struct civil_date local = caltime_local_date(cal->zone, occurred_at_s, NULL);
+        int64_t day =
+            caltime_nth_working_day_after(cal, caltime_days_from_civil(local), ds->amount);
+        if (day < 0)
+            return false;
+        *due_at_s = caltime_local_to_utc(cal->zone, caltime_civil_from_days(day), ds->at_s);
+        return true;
+    }
+    }
+    return false;
+}
+
+const char *route_format_due(const struct decision *d, char *buf)
+{
+    if (!d->has_due)
+        return NULL;
+    return caltime_format_utc(d->due_at_s, buf);
+}
+
+/* Route, priority, state, deadline and whom a school case notifies, once route and
+ * destination are set. */
+static void finish_decision(const struct policy *p, struct decision *d, bool has_priority,
+                            enum priority prio, int64_t base_s)
+{
+    const struct rules *r = p->rules;
+    d->priority = has_priority ? prio : r->route_priority[d->route];
+    d->state = r->route_state[d->route];
+    d->has_due = route_due_at(p, d->priority, base_s, &d->due_at_s);
+    d->local_day =
+        caltime_days_from_civil(caltime_local_date(p->directory->calendar.zone, base_s, NULL));
+    d->school = NULL;
+    d->notify_officer = NULL;
+    d->officer_is_cover = false;
+    if (strncmp(d->destination, "school-", 7) == 0) {
+        d->school =
+            directory_find_school(p->directory, d->destination + 7, strlen(d->destination + 7));
+        if (d->school)
+            d->notify_officer =
+                directory_school_officer(d->school, d->local_day, &d->officer_is_cover);
+    }
+}
+
+void route_decide_facts(const struct policy *p, const struct route_facts *f,
+                        const char *referral_id, const struct route_history *history,
+                        struct decision *out)
+{
+    const struct rules *r = p->rules;
+    struct eval e = {r, f, history, referral_id, NULL};
+    out->n_reasons = 0;
+    for (size_t i = 0; i < r->n_rules; i++) {
+        const struct rule *ru = &r->rules[i];
+        e.bound = NULL;
+        if (!eval_node(&e, ru->cond))
+            continue;
+        const struct history_case *bound = e.bound;
+        if (!resolve_dest(&ru->dest, f, bound, out))
+            continue; /* a rule whose destination does not apply does not match */
+        out->route = ru->route_from_case ? bound->route : ru->route;
+        set_rule_name(out, ru->name);
+        finish_decision(p, out, ru->has_priority, ru->priority, f->occurred_at_s);
+        struct reasons rs = {.d = out};
+        explain_node(&e, ru->cond, true, &rs);
+        reasons_finish(&rs);
+        return;
+    }
+    /* Unreachable with a validated rule file (its last rule always matches); never drop
+     * a referral all the same. */
+    out->route = r->unplaced_route;
+    resolve_dest(&r->unplaced_dest, f, NULL, out);
+    set_rule_name(out, "default");
+    finish_decision(p, out, false, PRIORITY_AMBER, f->occurred_at_s);
+    struct reasons rs = {.d = out};
+    reason_add(&rs, "no rule matched");
+}
+
+void route_decide_referral(const struct policy *p, const struct event *ev,
+                           const struct route_history *history, struct decision *out)
+{
+    struct route_facts f;
+    route_derive_facts(p, ev, false, &f);
+    route_decide_facts(p, &f, ev->referral_id, history, out);
+}
+
+void route_case_placement(const struct policy *p, const struct event *referral,
+                          const char **locality_id, const char **hub_id)
+{
+    struct route_facts f;
+    route_derive_facts(p, referral, false, &f);
+    *locality_id = f.locality ? f.locality->id : NULL;
+    *hub_id = f.hub ? f.hub->id : NULL;
+}
+
+/* ---------------------------------------------------------------- case events */
+
+static enum event_error transition_error(const struct event *ev, const struct case_view *c,
+                                         const char *allowed, char *detail, size_t len)
+{
+    if (detail && len)
+        snprintf(detail, len, "%s is allowed %s; the case is %s", event_type_name(ev->type),
+                 allowed, rules_state_name(c->state));
+    return EVENT_INVALID_TRANSITION;
+}
+
+static void set_detail(char *detail, size_t len, const char *msg)
+{
+    if (detail && len)
+        snprintf(detail, len, "%s", msg);
+}
+
+enum event_error route_apply_case_event(const struct policy *p, const struct event *ev,
+                                        const struct case_view *c, const struct event *referral,
+                                        const struct route_history *history,
+                                        enum case_effect *effect, struct decision *out,
+                                        char *detail, size_t detail_len)
+{
+    const struct rules *r = p->rules;
+    int64_t at_s = floor_div(ev->occurred_at_ms, 1000);
+    *effect = CASE_EFFECT_NONE;
+    set_detail(detail, detail_len, "");
+    switch (ev->type) {
+    case EVENT_REFERRAL_RECEIVED:
+        set_detail(detail, detail_len, "referral.received is not a case event");
+        return EVENT_UNKNOWN_TYPE;
+
+    case EVENT_CONSENT_GIVEN: {
+        if (c->state != CASE_AWAITING_CONSENT)
+            return transition_error(ev, c, "in state awaiting_consent", detail, detail_len);
+        if (!referral) {
+            set_detail(detail, detail_len, "the case's referral is not available");
+            return EVENT_UNKNOWN_CASE;
+        }
+        /* the same referral, consent now given; the deadline counts from this event */
+        struct route_facts f;
+        route_derive_facts(p, referral, true, &f);
+        route_decide_facts(p, &f, c->referral_id, history, out);
+        finish_decision(p, out, true, out->priority, at_s);
+        *effect = CASE_EFFECT_REROUTE;
+        return EVENT_OK;
+    }
+
+    case EVENT_CASE_TRIAGED: {
+        if (c->state != CASE_TRIAGE)
+            return transition_error(ev, c, "in state triage", detail, detail_len);
+        enum route_kind rk;
+        if (!ev->triage_route ||
+            !rules_parse_route(ev->triage_route, strlen(ev->triage_route), &rk) ||
+            rk == ROUTE_MANUAL_TRIAGE) {
+            set_detail(detail, detail_len, "triage.route is not a route of the policy");
+            return EVENT_INVALID_FIELD;
+        }
+        if (!ev->triage_destination ||
+            !directory_has_destination(p->directory, ev->triage_destination,
+                                       strlen(ev->triage_destination)) ||
+            !copy_dest(out, ev->triage_destination)) {
+            set_detail(detail, detail_len,
+                       "triage.destination is not a destination of the directory");
+            return EVENT_INVALID_FIELD;
+        }
+        out->route = rk;
+        out->n_reasons = 0;
+        set_rule_name(out, "triaged");
+        finish_decision(p, out, false, PRIORITY_AMBER, at_s);
+        struct reasons rs = {.d = out};
+        reason_add(&rs, "staff triage decision");
+        *effect = CASE_EFFECT_REROUTE;
+        return EVENT_OK;
+    }
+
+    case EVENT_CASE_STEPPED_UP:
+    case EVENT_CASE_STEPPED_DOWN:
+    case EVENT_CASE_NO_COORDINATOR: {
+        if (c->state != CASE_ALLOCATED)
+            return transition_error(ev, c, "in state allocated", detail, detail_len);
+        const struct step_rule *st = NULL;
+        for (size_t i = 0; i < r->n_steps && !st; i++)
+            if (r->steps[i].on == ev->type && (unsigned)c->route < ROUTE_COUNT &&
+                (r->steps[i].from_routes >> c->route & 1u))
+                st = &r->steps[i];
+        const char *name = ev->type == EVENT_CASE_STEPPED_UP     ? "stepped_up"
+                           : ev->type == EVENT_CASE_STEPPED_DOWN ? "stepped_down"
+                                                                 : "no_coordinator";
+        if (!st) {
+            if (detail && detail_len)
+                snprintf(detail, detail_len, "the policy has no %s for a case on route %s", name,
+                         rules_route_name(c->route));
+            return EVENT_INVALID_TRANSITION;
+        }
+        /* placement from the referral when we have it, else what the case store kept */
+        struct route_facts f;
+        memset(&f, 0, sizeof f);
+        if (referral) {
+            route_derive_facts(p, referral, false, &f);
+        } else {
+            if (c->locality_id)
+                f.locality =
+                    directory_find_locality(p->directory, c->locality_id, strlen(c->locality_id));
+            if (c->hub_id) {
+                const struct dir_team *t =
+                    directory_find_team(p->directory, c->hub_id, strlen(c->hub_id));
+                f.hub = t && t->kind && strcmp(t->kind, "family_hub") == 0 ? t : NULL;
+            }
+        }
+        out->n_reasons = 0;
+        struct reasons rs = {.d = out};
+        struct rb b = reason_begin(&rs);
+        rb_str(&b, name);
+        rb_str(&b, " from ");
+        rb_str(&b, rules_route_name(c->route));
+        reason_end(&rs, &b);
+        if (resolve_dest(&st->dest, &f, NULL, out)) {
+            out->route = st->to;
+        } else {
+            out->route = r->unplaced_route;
+            resolve_dest(&r->unplaced_dest, &f, NULL, out);
+            reason_add(&rs, st->dest.kind == DEST_HUB ? "no family hub for the case: a person "
+                                                        "must place it"
+                                                      : "no locality for the case: a person must "
+                                                        "place it");
+        }
+        set_rule_name(out, name);
+        finish_decision(p, out, false, PRIORITY_AMBER, at_s);
+        *effect = CASE_EFFECT_REROUTE;
+        return EVENT_OK;
+    }
+
+    case EVENT_APPOINTMENT_BOOKED:
+    case EVENT_APPOINTMENT_CANCELLED:
+        if (c->state != CASE_ALLOCATED)
+            return transition_error(ev, c, "in state allocated", detail, detail_len);
+        return EVENT_OK;
+
+    case EVENT_CASE_CLOSED:
+        if (c->state == CASE_CLOSED)
+            return transition_error(ev, c, "in any state but closed", detail, detail_len);
+        *effect = CASE_EFFECT_CLOSE;
+        return EVENT_OK;
+    }
+    set_detail(detail, detail_len, "unknown event type");
+    return EVENT_UNKNOWN_TYPE;
+}

@@ -1,0 +1,50 @@
+/* policy: everything a SIGHUP reloads for routing, loaded and validated together: the
+ * rule file and the directory (the notification templates join it with their issue).
+ *
+ * A reload builds a new policy with policy_load() and swaps it in only when that
+ * succeeds, so a bad file never replaces a good policy. A loaded policy is read-only and
+ * may be shared between threads. Ownership: the caller owns the policy and frees it with
+ * policy_free(); decisions made with it may point into it (see route.h).
+ */
+#ifndef FRONTDOOR_POLICY_H
+#define FRONTDOOR_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frontdoor/config.h"
+#include "frontdoor/directory.h"
+#include "frontdoor/event.h"
+#include "frontdoor/rules.h"
+
+struct templates; /* the notifications issue */
+
+struct policy {
+    struct directory *directory; /* owned */
+    struct rules *rules;         /* owned */
+    struct templates *templates; /* owned; NULL until templates are loaded */
+};
+
+/* Load cfg->routing.directory and cfg->routing.rules (checked against each other).
+ * Every problem is appended to errs as a "file:line: message" line. Returns 0 and *out,
+ * or -1 (then *out is NULL). */
+int policy_load(const struct config *cfg, struct policy **out, char *errs, size_t errs_len);
+
+/* The same with explicit paths (tests, tools). */
+int policy_load_files(const char *rules_path, const char *directory_path, struct policy **out,
+                      char *errs, size_t errs_len);
+
+void policy_free(struct policy *p);
+
+/* Warnings that do not stop a load (for --check-config), as "file: warning: ..." lines:
+ * bank holidays ending within 180 days of now_s (UTC seconds). Returns their count. */
+int policy_check_warnings(const struct policy *p, int64_t now_s, char *buf, size_t len);
+
+/* The part of tier-1 check 8 that needs the directory: the destination of a
+ * case.triaged event must be a directory team id, school-<urn> of a directory school,
+ * or `referrer`. Returns EVENT_OK, or EVENT_INVALID_FIELD with a detail naming the field.
+ * Other events pass. Call it right after event_parse(), before the database checks. */
+enum event_error policy_check_event(const struct policy *p, const struct event *ev, char *detail,
+                                    size_t detail_len);
+
+#endif
