@@ -4,11 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 
 #include "frontdoor/config.h"
 #include "frontdoor/explain.h"
 #include "frontdoor/log.h"
 #include "frontdoor/migrations.h"
+#include "frontdoor/policy.h"
 
 static void print_usage(FILE *f)
 {
@@ -38,6 +40,23 @@ static struct config *load_config(const char *path)
         return NULL;
     }
     return cfg;
+}
+
+/* --check-config: the rule file and directory too, every problem as file:line, and
+ * warnings (bank holidays running out) that do not fail the check. */
+static int check_policy(const struct config *cfg)
+{
+    char errs[16384];
+    struct policy *policy;
+    if (policy_load(cfg, &policy, errs, sizeof errs) != 0) {
+        fputs(errs, stderr);
+        return EX_CONFIG;
+    }
+    errs[0] = '\0';
+    if (policy_check_warnings(policy, (int64_t)time(NULL), errs, sizeof errs) > 0)
+        fputs(errs, stderr);
+    policy_free(policy);
+    return EX_OK;
 }
 
 int main(int argc, char **argv)
@@ -110,8 +129,9 @@ int main(int argc, char **argv)
     int rc;
     switch (mode) {
     case MODE_CHECK:
-        printf("%s: configuration is valid\n", cfg->path);
-        rc = EX_OK;
+        rc = check_policy(cfg);
+        if (rc == EX_OK)
+            printf("%s: configuration is valid\n", cfg->path);
         break;
     case MODE_EXPLAIN:
         rc = explain_run(cfg, explain_path, stdout, stderr);
