@@ -811,9 +811,11 @@ static void parse_rule(struct parser *p)
 static void parse_when(struct parser *p)
 {
     int n = parse_condition(p);
-    if (n < 0)
-        return;
     struct rule *ru = p->cur;
+    if (n < 0 || ru->cond == -2) {
+        ru->cond = -2; /* reported already: no "has no when" on top */
+        return;
+    }
     if (ru->cond < 0) {
         ru->cond = n;
     } else { /* several `when` lines: all must hold */
@@ -832,6 +834,7 @@ static void parse_send(struct parser *p)
         PERR(p, "rule %s has two `send` lines", ru->name);
         return;
     }
+    strcpy(ru->dest.team, "?"); /* a failed line is reported once, not as "no send" too */
     if (accept_word(p, "case.route")) {
         ru->route_from_case = true;
     } else if (!parse_route_word(p, &ru->route)) {
@@ -975,6 +978,8 @@ static void check_rules(struct parser *p)
     for (size_t i = 0; i < r->n_rules; i++) {
         struct rule *ru = &r->rules[i];
         p->line = ru->line;
+        if (ru->cond == -2)
+            continue;
         if (ru->cond < 0) {
             PERR(p, "rule %s has no `when` line", ru->name);
             continue;
