@@ -460,7 +460,10 @@ static int w_decision(struct casestore *cs, struct db_round *r, const struct msg
     json_t *rj = reasons_json(d);
     char *reasons = rj ? json_dumps(rj, JSON_COMPACT) : NULL;
     json_decref(rj);
-    char *msg = casestore_decision_message(uuid, m->event_id, m->referral_id, d, cs->now_ms);
+    /* cause_event_id as the input wrote it, as --explain prints it */
+    const char *raw = json_string_value(json_object_get(m->ev.root, "event_id"));
+    char *msg =
+        casestore_decision_message(uuid, raw ? raw : m->event_id, m->referral_id, d, cs->now_ms);
     int rc = -1;
     if (reasons && msg) {
         struct params p = {.n = 0};
@@ -836,6 +839,8 @@ static void round2_done(void *arg, struct db_round *r, enum db_status st)
     cs->batch_limit = (size_t)cs->opt.cfg->database.batch_max;
     for (size_t i = 0; i < cs->n_batch; i++) {
         struct msg *m = cs->batch[i];
+        if (m->outcome == CASESTORE_HELD)
+            cs->held_count = -1; /* unknown until the next scan */
         if (m->done) {
             struct casestore_result res = {
                 .outcome = m->outcome,
