@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "frontdoor/config.h"
+#include "frontdoor/daemon.h"
 #include "frontdoor/explain.h"
 #include "frontdoor/log.h"
 #include "frontdoor/migrations.h"
@@ -141,9 +142,8 @@ int main(int argc, char **argv)
         break;
     case MODE_RUN:
     default:
-        fprintf(stderr, "frontdoord: the daemon is not yet implemented; --check-config and "
-                        "--explain work\n");
-        rc = EX_UNAVAILABLE;
+        rc = daemon_run(cfg); /* takes the configuration over (a reload replaces it) */
+        cfg = NULL;
         break;
     }
     config_free(cfg);

@@ -1,0 +1,328 @@
+/* daemon: event loop, signals, reload and stop (see daemon.h). */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include "frontdoor/daemon.h"
+#include "frontdoor/direct_sink.h"
+#include "frontdoor/intake.h"
+#include "frontdoor/kafka.h"
+#include "frontdoor/log.h"
+#include "frontdoor/policy.h"
+
+#define ERRS_LEN 16384
+/* Graceful stop: in-flight events get this long, then the consumer closes; the whole stop
+ * ends by STOP_MAX_S whatever happens (systemd's TimeoutStopSec is longer). */
+#define DRAIN_MAX_S 20
+#define STOP_MAX_S  28
+
+enum run_state { RUNNING, DRAINING, CLOSING };
+
+struct daemon {
+    struct event_base *base;
+    struct config *cfg;
+    struct policy *policy;
+    struct kafka *k;
+    struct sink *sink;
+    struct intake *in;
+    struct event *sig_term, *sig_int, *sig_hup, *tick, *stop_tick;
+    enum run_state state;
+    int rc;
+    double stop_started;
+    bool watchdog;
+    char status[256];
+};
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *num(char *buf, size_t len, long long v)
+{
+    snprintf(buf, len, "%lld", v);
+    return buf;
+}
+
+/* Log a "file:line: message" list, one line each. */
+static void log_problems(const char *msg, const char *errs)
+{
+    const char *p = errs;
+    while (p && *p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)n, p);
+        log_error(msg, "problem", line);
+        p = nl ? nl + 1 : NULL;
+    }
+}
+
+/* ---------------------------------------------------------------- stopping */
+
+static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    double elapsed = mono_now() - d->stop_started;
+    struct intake_stats st;
+    intake_get_stats(d->in, &st);
+    char nb[24];
+
+    if (d->state == DRAINING && (st.in_flight == 0 || elapsed >= DRAIN_MAX_S)) {
+        if (st.in_flight > 0)
+            log_warn("stopping with events in flight; they are consumed again at the next start",
+                     "in_flight", num(nb, sizeof nb, (long long)st.in_flight));
+        d->state = CLOSING;
+        kafka_close_consumer(d->k);
+    }
+    if (d->state == CLOSING && (kafka_consumer_closed(d->k) || elapsed >= STOP_MAX_S)) {
+        if (!kafka_consumer_closed(d->k))
+            log_warn("kafka consumer did not close in time; uncommitted offsets are consumed "
+                     "again");
+        event_base_loopbreak(d->base);
+    }
+}
+
+static void begin_stop(struct daemon *d, int rc, const char *why)
+{
+    if (d->state != RUNNING)
+        return;
+    struct intake_stats st;
+    intake_get_stats(d->in, &st);
+    char nb[24];
+    d->state = DRAINING;
+    d->rc = rc;
+    d->stop_started = mono_now();
+    sd_notify(0, "STOPPING=1");
+    log_info("stopping", "reason", why, "in_flight", num(nb, sizeof nb, (long long)st.in_flight));
+    kafka_stop_fetching(d->k);
+    struct timeval tenth = {0, 100 * 1000};
+    event_add(d->stop_tick, &tenth);
+    on_stop_tick(-1, 0, d);
+}
+
+static void on_fatal(void *arg)
+{
+    begin_stop(arg, EX_SOFTWARE, "fatal error");
+}
+
+/* ---------------------------------------------------------------- reload */
+
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+static bool kafka_settings_differ(const struct config *a, const struct config *b)
+{
+    if (str_differs(a->kafka.brokers, b->kafka.brokers) ||
+        str_differs(a->kafka.group_id, b->kafka.group_id) ||
+        str_differs(a->kafka.referrals_topic, b->kafka.referrals_topic) ||
+        str_differs(a->kafka.case_events_topic, b->kafka.case_events_topic) ||
+        str_differs(a->kafka.decisions_topic, b->kafka.decisions_topic) ||
+        str_differs(a->kafka.dlq_topic, b->kafka.dlq_topic) ||
+        a->kafka.max_message_bytes != b->kafka.max_message_bytes ||
+        a->kafka.n_rdkafka != b->kafka.n_rdkafka)
+        return true;
+    for (size_t i = 0; i < a->kafka.n_rdkafka; i++)
+        if (str_differs(a->kafka.rdkafka[i].key, b->kafka.rdkafka[i].key) ||
+            str_differs(a->kafka.rdkafka[i].value, b->kafka.rdkafka[i].value))
+            return true;
+    return false;
+}
+
+static void reload(struct daemon *d)
+{
+    char *errs = malloc(ERRS_LEN);
+    struct config *ncfg = NULL;
+    struct policy *np = NULL;
+    sd_notify(0, "RELOADING=1");
+    log_info("reloading", "config", d->cfg->path);
+    if (errs == NULL) {
+        log_error("reload refused", "problem", "out of memory");
+        goto done;
+    }
+    if (config_load(d->cfg->path, &ncfg, errs, ERRS_LEN) != 0) {
+        log_problems("reload refused", errs);
+        goto done;
+    }
+    if (policy_load(ncfg, &np, errs, ERRS_LEN) != 0) {
+        log_problems("reload refused", errs);
+        config_free(ncfg);
+        goto done;
+    }
+    if (kafka_settings_differ(d->cfg, ncfg))
+        log_warn("kafka settings changed; they take effect at the next start");
+    if (str_differs(d->cfg->database.conninfo, ncfg->database.conninfo))
+        log_warn("database settings changed; they take effect at the next start");
+    /* Swap: intake and the sink borrow the policy; nothing keeps pointers into the old
+     * one beyond a call. */
+    intake_set_policy(d->in, np);
+    if (d->sink->ops->set_policy)
+        d->sink->ops->set_policy(d->sink->impl, np);
+    policy_free(d->policy);
+    d->policy = np;
+    config_free(d->cfg);
+    d->cfg = ncfg;
+    log_setup((enum log_level)ncfg->log.level, ncfg->log.format, NULL);
+    log_info("configuration reloaded", "rules", ncfg->routing.rules, "directory",
+             ncfg->routing.directory);
+done:
+    free(errs);
+    sd_notify(0, "READY=1");
+}
+
+/* ---------------------------------------------------------------- signals and timer */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct daemon *d = arg;
+    if (sig == SIGHUP) {
+        if (d->state == RUNNING)
+            reload(d);
+        return;
+    }
+    if (d->state != RUNNING) {
+        log_warn("second signal: exiting at once; what was not committed is consumed again",
+                 "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        _exit(EX_TEMPFAIL);
+    }
+    begin_stop(d, EX_OK, sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    if (d->watchdog)
+        sd_notify(0, "WATCHDOG=1");
+    struct kafka_stats ks;
+    kafka_get_stats(d->k, &ks);
+    char status[256];
+    snprintf(status, sizeof status, "STATUS=%s: %llu consumed, %zu in flight, %zu partitions%s",
+             d->state == RUNNING ? "running" : "stopping", (unsigned long long)ks.consumed,
+             ks.in_flight, ks.assigned, ks.paused ? ", paused" : "");
+    if (strcmp(status, d->status) != 0) {
+        sd_notify(0, status);
+        memcpy(d->status, status, sizeof status);
+    }
+}
+
+static void on_message(void *arg, struct kafka_msg *msg)
+{
+    struct daemon *d = arg;
+    intake_on_message(d->in, msg);
+}
+
+/* ---------------------------------------------------------------- run */
+
+static void teardown(struct daemon *d)
+{
+    struct event **evs[] = {&d->sig_term, &d->sig_int, &d->sig_hup, &d->tick, &d->stop_tick};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (*evs[i] != NULL) {
+            event_free(*evs[i]);
+            *evs[i] = NULL;
+        }
+    /* Owners stop hearing from Kafka first, then free what callbacks would touch. */
+    if (d->k != NULL)
+        kafka_detach(d->k);
+    if (d->sink != NULL)
+        d->sink->ops->destroy(d->sink->impl);
+    intake_free(d->in);
+    kafka_free(d->k);
+    policy_free(d->policy);
+    config_free(d->cfg);
+    if (d->base != NULL)
+        event_base_free(d->base);
+}
+
+int daemon_run(struct config *cfg)
+{
+    struct daemon d = {0};
+    char err[1024];
+    d.cfg = cfg;
+    d.rc = EX_OK;
+
+    char *errs = malloc(ERRS_LEN);
+    if (errs == NULL || policy_load(cfg, &d.policy, errs, ERRS_LEN) != 0) {
+        if (errs != NULL)
+            fputs(errs, stderr);
+        free(errs);
+        teardown(&d);
+        return EX_CONFIG;
+    }
+    free(errs);
+
+    signal(SIGPIPE, SIG_IGN);
+    d.base = event_base_new();
+    if (d.base == NULL) {
+        log_error("cannot create the event loop");
+        teardown(&d);
+        return EX_OSERR;
+    }
+    struct kafka_handlers h = {.on_message = on_message, .on_fatal = on_fatal, .arg = &d};
+    if (kafka_open(d.base, cfg, NULL, &h, &d.k, err, sizeof err) != 0) {
+        log_error("kafka setup failed", "reason", err);
+        teardown(&d);
+        return strstr(err, "kafka.rdkafka.") != NULL ? EX_CONFIG : EX_UNAVAILABLE;
+    }
+    if (direct_sink_new(d.k, cfg, d.policy, &d.sink) != 0 ||
+        intake_new(d.k, d.sink, cfg, d.policy, &d.in) != 0) {
+        log_error("out of memory", "where", "start-up");
+        teardown(&d);
+        return EX_OSERR;
+    }
+
+    d.sig_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
+    d.sig_int = evsignal_new(d.base, SIGINT, on_signal, &d);
+    d.sig_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
+    d.tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
+    d.stop_tick = event_new(d.base, -1, EV_PERSIST, on_stop_tick, &d);
+    struct timeval second = {1, 0};
+    if (!d.sig_term || !d.sig_int || !d.sig_hup || !d.tick || !d.stop_tick ||
+        event_add(d.sig_term, NULL) || event_add(d.sig_int, NULL) || event_add(d.sig_hup, NULL) ||
+        event_add(d.tick, &second)) {
+        log_error("cannot set up signals and timers");
+        teardown(&d);
+        return EX_OSERR;
+    }
+    uint64_t wd_usec = 0;
+    d.watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+
+    if (kafka_subscribe(d.k, err, sizeof err) != 0) {
+        log_error("kafka setup failed", "reason", err);
+        teardown(&d);
+        return EX_UNAVAILABLE;
+    }
+    log_info("frontdoord ready", "version", FRONTDOOR_VERSION, "bootstrap", kafka_bootstrap(d.k),
+             "sink", d.sink->ops->name);
+    sd_notify(0, "READY=1");
+
+    if (event_base_dispatch(d.base) < 0) {
+        log_error("event loop failed");
+        d.rc = EX_SOFTWARE;
+    }
+    int rc = d.rc;
+    struct kafka_stats ks;
+    kafka_get_stats(d.k, &ks);
+    char cb[24], sb[24];
+    log_info("stopped", "consumed", num(cb, sizeof cb, (long long)ks.consumed), "offsets_stored",
+             num(sb, sizeof sb, (long long)ks.stored));
+    teardown(&d);
+    return rc;
+}
