@@ -1,0 +1,96 @@
+# Helpers for the Kafka integration tests (sourced after lib.sh).
+#
+# Each test uses its own topics and consumer group on the shared mock cluster, so tests
+# never see each other's messages. The mock coordinator holds a rejoin for about
+# session.timeout.ms after a member leaves, so the tests run the daemon with a short one.
+FD_BIN="$FRONTDOOR_BUILD_DIR/frontdoord"
+KAFKA_READ="$FRONTDOOR_SOURCE_DIR/tests/integration/kafka_read.py"
+
+# write_config FILE BROKERS RUN [extra [kafka] lines...]: topics and group named after RUN.
+write_config() {
+    local file=$1 brokers=$2 run=$3
+    shift 3
+    {
+        echo "[kafka]"
+        echo "brokers = $brokers"
+        echo "group_id = $run-group"
+        echo "referrals_topic = $run.referrals"
+        echo "case_events_topic = $run.case-events"
+        echo "decisions_topic = $run.decisions"
+        echo "dlq_topic = $run.dlq"
+        echo "rdkafka.session.timeout.ms = 6000"
+        echo "rdkafka.heartbeat.interval.ms = 500"
+        for line in "$@"; do echo "$line"; done
+        echo "[routing]"
+        echo "rules = $FRONTDOOR_SOURCE_DIR/config/frontdoor.rules"
+        echo "directory = $FRONTDOOR_SOURCE_DIR/config/directory.json"
+        echo "templates = $FRONTDOOR_SOURCE_DIR/config/templates"
+        echo "[log]"
+        echo "level = info"
+    } >"$file"
+    chmod 0600 "$file"
+}
+
+# create_topics BROKERS RUN: the mock cluster creates a topic when asked for its metadata.
+create_topics() {
+    local t
+    for t in referrals case-events decisions dlq; do
+        kcat -b "$1" -L -t "$2.$t" >/dev/null 2>&1
+    done
+}
+
+# produce BROKERS TOPIC KEY FILE [null]: the file's bytes as one message; an empty file
+# gives an empty value, or a null one with `null` (kcat skips empty files and lines, so
+# these go through its key:value input).
+produce() {
+    if [ -s "$4" ]; then
+        kcat -b "$1" -P -t "$2" -k "$3" "$4" 2>/dev/null
+    else
+        printf '%s\t\n' "$3" | kcat -b "$1" -P -t "$2" -K $'\t' ${5:+-Z} 2>/dev/null
+    fi
+}
+
+# wait_log FILE REGEX SECONDS: until a line of the daemon's log matches.
+wait_log() {
+    local deadline=$((SECONDS + $3))
+    until grep -Eq -- "$2" "$1" 2>/dev/null; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.2
+    done
+}
+
+# start_daemon CONFIG LOG: runs frontdoord in the background (pid in FD_PID) and waits
+# until it has partitions assigned.
+start_daemon() {
+    "$FD_BIN" --config "$1" 2>"$2" &
+    FD_PID=$!
+    if wait_log "$2" 'msg="partitions assigned"' 40; then pass; else
+        fail "daemon did not get partitions: $(tail -n 20 "$2")"
+    fi
+}
+
+# stop_daemon: SIGTERM, wait; sets FD_RC (exit status) and FD_STOP_S (seconds taken).
+stop_daemon() {
+    local t0=$SECONDS
+    kill -TERM "$FD_PID" 2>/dev/null
+    wait "$FD_PID"
+    FD_RC=$?
+    FD_STOP_S=$((SECONDS - t0))
+}
+
+# count BROKERS TOPIC [MIN [TIMEOUT]]: messages on a topic (waits for MIN).
+count_messages() {
+    python3 "$KAFKA_READ" "$1" "$2" "${3:-0}" "${4:-20}" | wc -l
+}
+
+# run_checks CMD...: a checker printing "PASS what" / "FAIL what" lines.
+run_checks() {
+    local line
+    while IFS= read -r line; do
+        case "$line" in
+        PASS*) pass ;;
+        FAIL*) fail "${line#FAIL }" ;;
+        *) echo "$line" ;;
+        esac
+    done < <("$@")
+}
