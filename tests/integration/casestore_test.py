@@ -542,8 +542,22 @@ def test_two_feeders():
     stream_checks(db, evs, "two feeders")
 
 
+def test_publish():
+    # the outbox publisher against the embedded Kafka cluster of the shipped configuration
+    db = new_db("publish")
+    conf = config_for(db)
+    eq(0, migrate(conf).returncode, "migrate")
+    sample = os.path.join(SPEC, "examples", "referrals.jsonl")
+    bad = case_event("p:unknown", "case.closed", "REF-P-NONE")
+    rc, res, out = feed(conf, [sample, write_events("p.jsonl", [bad])], "--publish",
+                        "--retry-seconds", "0", timeout=90)
+    eq(0, rc, "feed with the publisher")
+    eq(26, count(db, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"),
+       "every decision and DLQ message published after its acknowledgement")
+
+
 def main():
-    tests = [test_schema, test_samples_and_replay, test_rejections, test_transitions, test_hold,
+    tests = [test_schema, test_publish, test_samples_and_replay, test_rejections, test_transitions, test_hold,
              test_history, test_restart, test_db_restart, test_two_feeders]
     only = sys.argv[1:]
     for t in tests:

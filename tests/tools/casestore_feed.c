@@ -11,7 +11,9 @@
  * completion is printed:  <offset> <event_id> <outcome> <error or -> <referral_id>
  * Lines that fail checks 1-8 print "<offset> - unusable <code> -". With --drain-held the
  * tool also waits until held_events is empty. Exit 0 when everything completed, 1 on a
- * timeout, 69 when the schema is too old, 64/78 for usage and configuration.
+ * timeout, 69 when the schema is too old, 64/78 for usage and configuration. With
+ * --publish the outbox publisher runs too (against kafka.brokers of the configuration)
+ * and the tool also waits until every outbox row is published.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -23,7 +25,9 @@
 
 #include "frontdoor/casestore.h"
 #include "frontdoor/config.h"
+#include "frontdoor/kafka.h"
 #include "frontdoor/log.h"
+#include "frontdoor/outbox.h"
 #include "frontdoor/policy.h"
 
 struct line {
@@ -42,6 +46,7 @@ struct feed {
     int rc;
     struct event *ev_tick;
     int interval_ms;
+    struct outbox *ob; /* with --publish */
 };
 
 static void on_done(void *arg, const struct casestore_result *res)
@@ -65,6 +70,18 @@ static void on_fatal(void *arg, const char *msg)
     fprintf(stderr, "casestore-feed: %s\n", msg);
     f->rc = EX_UNAVAILABLE;
     event_base_loopbreak(f->base);
+}
+
+static void release_msg(void *arg, struct kafka_msg *msg)
+{
+    (void)arg;
+    kafka_msg_release(msg); /* never subscribed: nothing arrives */
+}
+
+static void poke(void *arg)
+{
+    struct feed *f = arg;
+    outbox_poke(f->ob);
 }
 
 static void submit_one(struct feed *f)
@@ -104,6 +121,11 @@ static void tick(evutil_socket_t fd, short what, void *arg)
             submit_one(f);
     }
     bool held_clear = !f->drain_held || casestore_held_count(f->cs) == 0;
+    if (f->ob) {
+        struct outbox_stats st;
+        outbox_get_stats(f->ob, &st);
+        held_clear = held_clear && st.depth == 0;
+    }
     if (f->next == f->n_lines && casestore_idle(f->cs) && held_clear) {
         f->rc = 0;
         event_base_loopbreak(f->base);
@@ -162,12 +184,15 @@ int main(int argc, char **argv)
         {"partition", required_argument, NULL, 'p'},
         {"offset-base", required_argument, NULL, 'o'},
         {"drain-held", no_argument, NULL, 'H'},
+        {"publish", no_argument, NULL, 'P'},
         {"timeout", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *db = NULL;
     int retry_s = -1, scan_ms = 200, batch = 0, timeout_s = 120;
     long long offset = 0;
+    bool publish = false;
+    struct kafka *k = NULL;
     struct feed f = {.rc = 1};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -198,6 +223,9 @@ int main(int argc, char **argv)
             break;
         case 'H':
             f.drain_held = true;
+            break;
+        case 'P':
+            publish = true;
             break;
         case 't':
             timeout_s = atoi(optarg);
@@ -249,6 +277,16 @@ int main(int argc, char **argv)
         .held_scan_ms = scan_ms,
     };
     char err[256];
+    if (publish) {
+        struct kafka_handlers kh = {.on_message = release_msg, .arg = &f};
+        struct outbox_options oo = {.base = f.base, .cfg = cfg, .poll_ms = 100, .arg = &f};
+        if (kafka_open(f.base, cfg, NULL, &kh, &k, err, sizeof err) != 0 ||
+            (oo.kafka = k, outbox_open(&oo, &f.ob, err, sizeof err)) != 0) {
+            fprintf(stderr, "casestore-feed: %s\n", err);
+            return EX_UNAVAILABLE;
+        }
+        o.on_outbox = poke;
+    }
     if (casestore_open(&o, &f.cs, err, sizeof err) != 0) {
         fprintf(stderr, "casestore-feed: %s\n", err);
         f.rc = EX_UNAVAILABLE;
@@ -264,7 +302,11 @@ int main(int argc, char **argv)
         event_free(ev_to);
         event_free(f.ev_tick);
     }
+    if (k)
+        kafka_detach(k); /* no delivery callback may reach the outbox from here */
+    outbox_free(f.ob);
     casestore_free(f.cs);
+    kafka_free(k);
     event_base_free(f.base);
     for (size_t i = 0; i < f.n_lines; i++)
         free(f.lines[i].text);
