@@ -1,0 +1,155 @@
+/* Unit tests: the pure parts of the database layer and the case store (reconnection
+ * backoff, round parameters, schema version check, decision messages, UUIDs). The
+ * database paths themselves are tested against PostgreSQL in tests/integration/casestore. */
+#include <check.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontdoor/casestore.h"
+#include "frontdoor/db.h"
+#include "frontdoor/migrations.h"
+
+START_TEST(test_backoff_grows_and_caps)
+{
+    /* rnd 0 gives the fixed half, rnd ~1 nearly the whole delay */
+    ck_assert_int_eq(db_backoff_ms(0, 250, 30000, 0.0), 125);
+    ck_assert_int_eq(db_backoff_ms(1, 250, 30000, 0.0), 250);
+    ck_assert_int_eq(db_backoff_ms(3, 250, 30000, 0.0), 1000);
+    ck_assert_int_eq(db_backoff_ms(30, 250, 30000, 0.0), 15000);
+    ck_assert_int_le(db_backoff_ms(30, 250, 30000, 1.0), 30000);
+    ck_assert_int_ge(db_backoff_ms(30, 250, 30000, 0.99), 29000);
+    for (int a = 0; a < 40; a++) {
+        int d = db_backoff_ms(a, 250, 30000, 0.5);
+        ck_assert_int_gt(d, 0);
+        ck_assert_int_le(d, 30000);
+    }
+}
+END_TEST
+
+START_TEST(test_round_copies_parameters)
+{
+    struct db_round *r = db_round_new();
+    char text[] = "REF-1";
+    char bin[] = {'a', '\0', 'b'};
+    const char *v[3] = {text, bin, NULL};
+    int len[3] = {0, 3, 0};
+    int fmt[3] = {0, 1, 0};
+    ck_assert_int_eq(db_round_add(r, "SELECT $1, $2, $3", 3, v, len, fmt), 0);
+    text[0] = 'X'; /* the round kept its own copy */
+    ck_assert_int_eq(db_round_addv(r, "COMMIT", 0, NULL), 1);
+    ck_assert_uint_eq(db_round_count(r), 2);
+    ck_assert_ptr_null(db_round_result(r, 0));
+    ck_assert_int_eq(db_round_failed_index(r), -1);
+    db_round_reset(r);
+    ck_assert_uint_eq(db_round_count(r), 0);
+    db_round_free(r);
+}
+END_TEST
+
+START_TEST(test_schema_version_check)
+{
+    char msg[256];
+    ck_assert_int_ge(migrations_latest(), 1);
+    ck_assert_int_eq(migrations_check_version(migrations_latest(), msg, sizeof msg), 0);
+    ck_assert_int_eq(migrations_check_version(migrations_latest() + 1, msg, sizeof msg), 0);
+    ck_assert_int_eq(migrations_check_version(0, msg, sizeof msg), -1);
+    ck_assert_ptr_nonnull(strstr(msg, "frontdoord --migrate"));
+}
+END_TEST
+
+START_TEST(test_uuid_v4)
+{
+    char a[37], b[37];
+    casestore_new_uuid(a);
+    casestore_new_uuid(b);
+    ck_assert_uint_eq(strlen(a), 36);
+    ck_assert_int_eq(a[8], '-');
+    ck_assert_int_eq(a[14], '4');
+    ck_assert_ptr_nonnull(strchr("89ab", a[19]));
+    ck_assert_str_ne(a, b);
+}
+END_TEST
+
+START_TEST(test_decision_message)
+{
+    struct decision d;
+    memset(&d, 0, sizeof d);
+    d.route = ROUTE_SCHOOL;
+    strcpy(d.destination, "school-900301");
+    d.priority = PRIORITY_GREEN;
+    strcpy(d.rule, "school");
+    d.state = CASE_ALLOCATED;
+    d.has_due = true;
+    d.due_at_s = 1795712400; /* 2026-11-26T17:00:00Z */
+    d.n_reasons = 1;
+    strcpy(d.reasons[0], "every need is in SCHOOL");
+    char *s = casestore_decision_message("11111111-1111-4111-8111-111111111111",
+                                         "5b0f7c1e-2f4b-4c8e-9a51-0c8f3f6d2a10", "REF-1", &d,
+                                         1795428900123LL);
+    ck_assert_ptr_nonnull(s);
+    json_t *o = json_loads(s, 0, NULL);
+    ck_assert_ptr_nonnull(o);
+    static const char *const keys[] = {"schema_version", "type",        "event_id",
+                                       "cause_event_id", "referral_id", "route",
+                                       "destination",    "priority",    "rule",
+                                       "reasons",        "decided_at",  "decision_due_at",
+                                       "state"};
+    /* events.md's field order */
+    const char *p = s;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char k[40];
+        snprintf(k, sizeof k, "\"%s\":", keys[i]);
+        const char *q = strstr(p, k);
+        ck_assert_msg(q != NULL, "field %s missing or out of order", keys[i]);
+        p = q;
+    }
+    ck_assert_str_eq(json_string_value(json_object_get(o, "type")), "case.routed");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "decision_due_at")),
+                     "2026-11-26T17:00:00Z");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "decided_at")),
+                     "2026-11-23T10:15:00.123Z");
+    ck_assert_str_eq(json_string_value(json_object_get(o, "state")), "allocated");
+    /* blue: no deadline */
+    d.has_due = false;
+    char *s2 =
+        casestore_decision_message("11111111-1111-4111-8111-111111111111", "x", "REF-1", &d, 0);
+    json_t *o2 = json_loads(s2, 0, NULL);
+    ck_assert(json_is_null(json_object_get(o2, "decision_due_at")));
+    json_decref(o);
+    json_decref(o2);
+    free(s);
+    free(s2);
+}
+END_TEST
+
+START_TEST(test_outcome_names)
+{
+    ck_assert_str_eq(casestore_outcome_name(CASESTORE_ROUTED), "routed");
+    ck_assert_str_eq(casestore_outcome_name(CASESTORE_HELD), "held");
+    ck_assert_str_eq(casestore_outcome_name(CASESTORE_REJECTED), "rejected");
+}
+END_TEST
+
+static Suite *casestore_suite(void)
+{
+    Suite *s = suite_create("casestore");
+    TCase *tc = tcase_create("pure");
+    tcase_add_test(tc, test_backoff_grows_and_caps);
+    tcase_add_test(tc, test_round_copies_parameters);
+    tcase_add_test(tc, test_schema_version_check);
+    tcase_add_test(tc, test_uuid_v4);
+    tcase_add_test(tc, test_decision_message);
+    tcase_add_test(tc, test_outcome_names);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(casestore_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
