@@ -479,6 +479,7 @@ static void load_localities(struct loader *ld, struct directory *dir, json_t *ar
         char pb[128];
         l->line = line_of(ld, pb, "%s", where);
         l->id = req_id(ld, v, "id", where);
+        l->id_len = l->id ? strlen(l->id) : 0;
         l->name = req_string(ld, v, "name", where);
         l->targeted_team_id = req_id(ld, v, "targeted_team", where);
         for (size_t k = 0; l->id && k + 1 < dir->n_localities; k++)
@@ -510,6 +511,7 @@ static void load_teams(struct loader *ld, struct directory *dir, json_t *arr)
         char pb[128];
         t->line = line_of(ld, pb, "%s", where);
         t->id = req_id(ld, v, "id", where);
+        t->id_len = t->id ? strlen(t->id) : 0;
         t->kind = req_string(ld, v, "kind", where);
         t->name = req_string(ld, v, "name", where);
         t->email = req_string(ld, v, "email", where);
@@ -548,6 +550,7 @@ static void load_schools(struct loader *ld, struct directory *dir, json_t *arr)
         char pb[128];
         s->line = line_of(ld, pb, "%s", where);
         s->urn = req_id(ld, v, "urn", where);
+        s->urn_len = s->urn ? strlen(s->urn) : 0;
         s->name = req_string(ld, v, "name", where);
         if (s->urn) {
             size_t n = strlen(s->urn) + 8;
@@ -763,15 +766,16 @@ void directory_free(struct directory *dir)
     free(dir);
 }
 
-static bool eq(const char *a, const char *b, size_t blen)
+/* Lengths are kept at load, so a lookup is a length compare and, rarely, a memcmp. */
+static bool eq(const char *a, size_t alen, const char *b, size_t blen)
 {
-    return a && strlen(a) == blen && memcmp(a, b, blen) == 0;
+    return a && alen == blen && memcmp(a, b, blen) == 0;
 }
 
 const struct dir_team *directory_find_team(const struct directory *dir, const char *id, size_t len)
 {
     for (size_t i = 0; i < dir->n_teams; i++)
-        if (eq(dir->teams[i].id, id, len))
+        if (eq(dir->teams[i].id, dir->teams[i].id_len, id, len))
             return &dir->teams[i];
     return NULL;
 }
@@ -780,7 +784,7 @@ const struct dir_school *directory_find_school(const struct directory *dir, cons
                                                size_t len)
 {
     for (size_t i = 0; i < dir->n_schools; i++)
-        if (eq(dir->schools[i].urn, urn, len))
+        if (eq(dir->schools[i].urn, dir->schools[i].urn_len, urn, len))
             return &dir->schools[i];
     return NULL;
 }
@@ -789,7 +793,7 @@ const struct dir_locality *directory_find_locality(const struct directory *dir, 
                                                    size_t len)
 {
     for (size_t i = 0; i < dir->n_localities; i++)
-        if (eq(dir->localities[i].id, id, len))
+        if (eq(dir->localities[i].id, dir->localities[i].id_len, id, len))
             return &dir->localities[i];
     return NULL;
 }

@@ -18,13 +18,6 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* A JSON member that is present and not null, else NULL. */
-static const json_t *get(const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get(obj, key);
-    return json_is_null(v) ? NULL : v;
-}
-
 /* A JSON string as bytes (NUL-free use needs strlen == len). */
 static const char *str_of(const json_t *v, size_t *len)
 {
@@ -204,6 +197,34 @@ bool route_postcode_district(const char *postcode, size_t len, char out[DIRECTOR
 
 /* ---------------------------------------------------------------- facts */
 
+/* A member to look up: *out is set to it, or NULL when absent or null. */
+struct pick {
+    const char *key;
+    size_t len;
+    const json_t **out; /* set to the member, NULL when absent or null */
+};
+
+static void pick_members(const json_t *obj, struct pick *picks, int n)
+{
+    if (!json_is_object(obj))
+        return;
+    /* one walk over the members (cheaper than a hashed lookup per field); a member
+     * name occurs once, jansson keeps the last of duplicates */
+    for (void *it = json_object_iter((json_t *)obj); it;
+         it = json_object_iter_next((json_t *)obj, it)) {
+        size_t klen = json_object_iter_key_len(it);
+        const char *key = json_object_iter_key(it);
+        for (int i = 0; i < n; i++) {
+            if (klen == picks[i].len && key[0] == picks[i].key[0] &&
+                memcmp(key, picks[i].key, klen) == 0) {
+                const json_t *v = json_object_iter_value(it);
+                *picks[i].out = json_is_null(v) ? NULL : v;
+                break;
+            }
+        }
+    }
+}
+
 void route_derive_facts(const struct policy *p, const struct event *ev, bool consent_override,
                         struct route_facts *f)
 {
@@ -214,15 +235,31 @@ void route_derive_facts(const struct policy *p, const struct event *ev, bool con
     struct civil_date received = caltime_local_date(dir->calendar.zone, f->occurred_at_s, NULL);
     f->received_day = caltime_days_from_civil(received);
 
-    const json_t *ref = json_object_get(ev->root, "referral");
-    const json_t *child = get(ref, "child");
-    const json_t *family = get(ref, "family");
-    f->immediate_risk = json_is_true(get(get(ref, "safeguarding"), "immediate_risk"));
-    f->consent = consent_override || json_is_true(get(get(family, "consent"), "early_help"));
-    f->send = json_is_true(get(child, "send"));
+    /* Every field the rules can use, looked up once (lengths known, no strlen). */
+    const json_t *child = NULL, *family = NULL, *lv = NULL, *needs = NULL, *sg = NULL;
+    const json_t *cid = NULL, *dob = NULL, *edd = NULL, *send = NULL, *urn = NULL, *pc = NULL;
+    const json_t *fid = NULL, *consent = NULL, *early = NULL, *risk = NULL;
+    struct pick ref_picks[] = {{"child", 5, &child},
+                               {"family", 6, &family},
+                               {"level_of_need", 13, &lv},
+                               {"needs", 5, &needs},
+                               {"safeguarding", 12, &sg}};
+    struct pick child_picks[] = {
+        {"id", 2, &cid},    {"date_of_birth", 13, &dob}, {"expected_due_date", 17, &edd},
+        {"send", 4, &send}, {"school_urn", 10, &urn},    {"postcode", 8, &pc}};
+    struct pick family_picks[] = {{"id", 2, &fid}, {"consent", 7, &consent}};
+    struct pick consent_picks[] = {{"early_help", 10, &early}};
+    struct pick sg_picks[] = {{"immediate_risk", 14, &risk}};
+    pick_members(json_object_get(ev->root, "referral"), ref_picks, 5);
+    pick_members(child, child_picks, 6);
+    pick_members(family, family_picks, 2);
+    pick_members(consent, consent_picks, 1);
+    pick_members(sg, sg_picks, 1);
+    f->immediate_risk = json_is_true(risk);
+    f->consent = consent_override || json_is_true(early);
+    f->send = json_is_true(send);
 
     /* level: a JSON number with a whole value 1-4 ("2", true, 2.5 are not) */
-    const json_t *lv = get(ref, "level_of_need");
     if (!lv) {
         f->problems |= PROBLEM_LEVEL_MISSING;
     } else if (json_is_integer(lv) && json_integer_value(lv) >= 1 && json_integer_value(lv) <= 4) {
@@ -235,7 +272,6 @@ void route_derive_facts(const struct policy *p, const struct event *ev, bool con
     }
 
     /* needs: a non-empty array of vocabulary codes */
-    const json_t *needs = get(ref, "needs");
     f->needs_json = needs;
     if (!needs) {
         f->problems |= PROBLEM_NEEDS_MISSING;
@@ -277,12 +313,12 @@ void route_derive_facts(const struct policy *p, const struct event *ev, bool con
         }
         int known = 0;
         for (int w = 0; w < RULES_NEED_WORDS; w++)
-            known += __builtin_popcountll(f->needs.bits[w]);
+            for (uint64_t b = f->needs.bits[w]; b; b &= b - 1)
+                known++; /* a few bits: cheaper than a popcount call without -mpopcnt */
         f->distinct_needs = known + n_unknown;
     }
 
     /* child.id: a non-empty string */
-    const json_t *cid = get(child, "id");
     size_t len;
     const char *s;
     if (!cid) {
@@ -295,8 +331,6 @@ void route_derive_facts(const struct policy *p, const struct event *ev, bool con
     }
 
     /* dates: date_of_birth, or expected_due_date for a pre-birth referral */
-    const json_t *dob = get(child, "date_of_birth");
-    const json_t *edd = get(child, "expected_due_date");
     struct civil_date d;
     if (!dob && !edd)
         f->problems |= PROBLEM_NO_BIRTH_DATE;
@@ -315,8 +349,7 @@ void route_derive_facts(const struct policy *p, const struct event *ev, bool con
     }
 
     /* placement: district -> locality and hub; the school; the school's locality */
-    if ((s = str_of(get(child, "postcode"), &len)) &&
-        route_postcode_district(s, len, f->district)) {
+    if ((s = str_of(pc, &len)) && route_postcode_district(s, len, f->district)) {
         const struct dir_district *dd =
             directory_find_district(dir, f->district, strlen(f->district));
         if (dd) {
@@ -324,14 +357,14 @@ void route_derive_facts(const struct policy *p, const struct event *ev, bool con
             f->hub = dd->hub;
         }
     }
-    if ((s = str_of(get(child, "school_urn"), &len)))
+    if ((s = str_of(urn, &len)))
         f->school = directory_find_school(dir, s, len);
     if (!f->locality && f->school && f->school->locality) {
         f->locality = f->school->locality;
         f->locality_from_school = true;
     }
 
-    if ((s = str_of(get(family, "id"), &len)) && len > 0) {
+    if ((s = str_of(fid, &len)) && len > 0) {
         f->family_id = s;
         f->family_id_len = len;
     }
@@ -862,8 +895,14 @@ static void set_rule_name(struct decision *d, const char *name)
     d->rule[n] = '\0';
 }
 
-bool route_due_at(const struct policy *p, enum priority prio, int64_t occurred_at_s,
-                  int64_t *due_at_s)
+static int64_t local_day_of(const struct policy *p, int64_t utc_s)
+{
+    return caltime_days_from_civil(caltime_local_date(p->directory->calendar.zone, utc_s, NULL));
+}
+
+/* The deadline from an event time and its local day (computed once by the caller). */
+static bool due_from(const struct policy *p, enum priority prio, int64_t base_s, int64_t base_day,
+                     int64_t *due_at_s)
 {
     if ((unsigned)prio >= PRIORITY_COUNT)
         return false;
@@ -873,12 +912,10 @@ bool route_due_at(const struct policy *p, enum priority prio, int64_t occurred_a
     case DUE_NONE:
         return false;
     case DUE_HOURS:
-        *due_at_s = occurred_at_s + (int64_t)ds->amount * 3600;
+        *due_at_s = base_s + (int64_t)ds->amount * 3600;
         return true;
     case DUE_WORKING_DAYS: {
-        struct civil_date local = caltime_local_date(cal->zone, occurred_at_s, NULL);
-        int64_t day =
-            caltime_nth_working_day_after(cal, caltime_days_from_civil(local), ds->amount);
+        int64_t day = caltime_nth_working_day_after(cal, base_day, ds->amount);
         if (day < 0)
             return false;
         *due_at_s = caltime_local_to_utc(cal->zone, caltime_civil_from_days(day), ds->at_s);
@@ -886,6 +923,12 @@ bool route_due_at(const struct policy *p, enum priority prio, int64_t occurred_a
     }
     }
     return false;
+}
+
+bool route_due_at(const struct policy *p, enum priority prio, int64_t occurred_at_s,
+                  int64_t *due_at_s)
+{
+    return due_from(p, prio, occurred_at_s, local_day_of(p, occurred_at_s), due_at_s);
 }
 
 const char *route_format_due(const struct decision *d, char *buf)
@@ -896,22 +939,25 @@ const char *route_format_due(const struct decision *d, char *buf)
 }
 
 /* Route, priority, state, deadline and whom a school case notifies, once route and
- * destination are set. */
+ * destination are set. base_day is the local day of base_s; school the directory school
+ * of a DEST_SCHOOL destination when the caller has it (saves a lookup). */
 static void finish_decision(const struct policy *p, struct decision *d, bool has_priority,
-                            enum priority prio, int64_t base_s)
+                            enum priority prio, int64_t base_s, int64_t base_day,
+                            const struct dir_school *school)
 {
     const struct rules *r = p->rules;
     d->priority = has_priority ? prio : r->route_priority[d->route];
     d->state = r->route_state[d->route];
-    d->has_due = route_due_at(p, d->priority, base_s, &d->due_at_s);
-    d->local_day =
-        caltime_days_from_civil(caltime_local_date(p->directory->calendar.zone, base_s, NULL));
+    d->has_due = due_from(p, d->priority, base_s, base_day, &d->due_at_s);
+    d->local_day = base_day;
     d->school = NULL;
     d->notify_officer = NULL;
     d->officer_is_cover = false;
-    if (strncmp(d->destination, "school-", 7) == 0) {
-        d->school =
-            directory_find_school(p->directory, d->destination + 7, strlen(d->destination + 7));
+    if (d->destination[0] == 's' && strncmp(d->destination, "school-", 7) == 0) {
+        d->school = school && strcmp(school->destination, d->destination) == 0
+                        ? school
+                        : directory_find_school(p->directory, d->destination + 7,
+                                                strlen(d->destination + 7));
         if (d->school)
             d->notify_officer =
                 directory_school_officer(d->school, d->local_day, &d->officer_is_cover);
@@ -935,7 +981,8 @@ void route_decide_facts(const struct policy *p, const struct route_facts *f,
             continue; /* a rule whose destination does not apply does not match */
         out->route = ru->route_from_case ? bound->route : ru->route;
         set_rule_name(out, ru->name);
-        finish_decision(p, out, ru->has_priority, ru->priority, f->occurred_at_s);
+        finish_decision(p, out, ru->has_priority, ru->priority, f->occurred_at_s, f->received_day,
+                        f->school);
         struct reasons rs = {.d = out};
         explain_node(&e, ru->cond, true, &rs);
         reasons_finish(&rs);
@@ -946,7 +993,7 @@ void route_decide_facts(const struct policy *p, const struct route_facts *f,
     out->route = r->unplaced_route;
     resolve_dest(&r->unplaced_dest, f, NULL, out);
     set_rule_name(out, "default");
-    finish_decision(p, out, false, PRIORITY_AMBER, f->occurred_at_s);
+    finish_decision(p, out, false, PRIORITY_AMBER, f->occurred_at_s, f->received_day, NULL);
     struct reasons rs = {.d = out};
     reason_add(&rs, "no rule matched");
 }
@@ -1011,7 +1058,7 @@ enum event_error route_apply_case_event(const struct policy *p, const struct eve
         struct route_facts f;
         route_derive_facts(p, referral, true, &f);
         route_decide_facts(p, &f, c->referral_id, history, out);
-        finish_decision(p, out, true, out->priority, at_s);
+        finish_decision(p, out, true, out->priority, at_s, local_day_of(p, at_s), f.school);
         *effect = CASE_EFFECT_REROUTE;
         return EVENT_OK;
     }
@@ -1037,7 +1084,7 @@ enum event_error route_apply_case_event(const struct policy *p, const struct eve
         out->route = rk;
         out->n_reasons = 0;
         set_rule_name(out, "triaged");
-        finish_decision(p, out, false, PRIORITY_AMBER, at_s);
+        finish_decision(p, out, false, PRIORITY_AMBER, at_s, local_day_of(p, at_s), NULL);
         struct reasons rs = {.d = out};
         reason_add(&rs, "staff triage decision");
         *effect = CASE_EFFECT_REROUTE;
@@ -1096,7 +1143,7 @@ enum event_error route_apply_case_event(const struct policy *p, const struct eve
                                                         "place it");
         }
         set_rule_name(out, name);
-        finish_decision(p, out, false, PRIORITY_AMBER, at_s);
+        finish_decision(p, out, false, PRIORITY_AMBER, at_s, local_day_of(p, at_s), NULL);
         *effect = CASE_EFFECT_REROUTE;
         return EVENT_OK;
     }

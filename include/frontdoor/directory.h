@@ -27,6 +27,7 @@ struct dir_officer {
 
 struct dir_locality {
     char *id;
+    size_t id_len;
     char *name;
     char *targeted_team_id;
     const struct dir_team *targeted_team; /* resolved at load */
@@ -35,6 +36,7 @@ struct dir_locality {
 
 struct dir_team {
     char *id;
+    size_t id_len;
     char *kind; /* social_care, front_door, targeted_family_help, family_hub, ... */
     char *name;
     char *email;
@@ -45,6 +47,7 @@ struct dir_team {
 
 struct dir_school {
     char *urn;
+    size_t urn_len;
     char *name;
     char *destination; /* "school-<urn>" */
     const struct dir_locality *locality;
