@@ -59,7 +59,11 @@ struct civil_date caltime_local_date(const struct tzone *z, int64_t utc_s, int *
 
 /* The UTC instant of a local wall-clock time. A time skipped by a spring-forward gap
  * maps as if the earlier offset still applied (02:30 -> 03:30 summer time, like mktime
- * with tm_isdst = -1 does on glibc); an ambiguous autumn time takes the earlier instant. */
+ * with tm_isdst = -1 does on glibc); an ambiguous autumn time takes the earlier instant.
+ * (glibc's mktime agrees only for ordinary summer-time gaps: where a zone changes its
+ * standard offset, e.g. Pacific/Kiritimati in 1995, it goes the other way; this function
+ * applies the earlier offset in every gap.) sec_of_day outside 0-86399 counts from the
+ * date's midnight. */
 int64_t caltime_local_to_utc(const struct tzone *z, struct civil_date d, int sec_of_day);
 
 /* The working calendar of the directory. Ownership: the calendar owns holidays and zone. */
