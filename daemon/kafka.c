@@ -154,9 +154,41 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, c
     return 0;
 }
 
+/* Whether a property is for consumers only ('C'), producers only ('P') or both ('*'),
+ * from librdkafka's own property table, so a pass-through key goes only to the client
+ * it is for (and neither client warns about the other's keys). */
+static char prop_scope(const char *key)
+{
+    char *table = NULL, *line, *save = NULL;
+    size_t len = 0;
+    char scope = '*';
+    FILE *m = open_memstream(&table, &len);
+    if (m == NULL)
+        return scope;
+    rd_kafka_conf_properties_show(m);
+    fclose(m);
+    size_t klen = strlen(key);
+    for (line = strtok_r(table, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        /* "name   |  C  | range ..." */
+        if (strncmp(line, key, klen) != 0 || (line[klen] != ' ' && line[klen] != '|'))
+            continue;
+        const char *bar = strchr(line, '|');
+        if (bar != NULL) {
+            bar++;
+            while (*bar == ' ')
+                bar++;
+            if (*bar == 'C' || *bar == 'P')
+                scope = *bar;
+        }
+        break;
+    }
+    free(table);
+    return scope;
+}
+
 /* The pass-through rdkafka.* keys, after our defaults and before our owned settings. */
-static int apply_passthrough(const struct config *cfg, rd_kafka_conf_t *conf, char *err,
-                             size_t errlen)
+static int apply_passthrough(const struct config *cfg, rd_kafka_conf_t *conf, bool consumer,
+                             char *err, size_t errlen)
 {
     for (size_t i = 0; i < cfg->kafka.n_rdkafka; i++) {
         const struct kv_pair *kv = &cfg->kafka.rdkafka[i];
@@ -166,6 +198,9 @@ static int apply_passthrough(const struct config *cfg, rd_kafka_conf_t *conf, ch
                  cfg->path, kv->line, kv->key);
             return -1;
         }
+        char scope = prop_scope(kv->key);
+        if ((scope == 'C' && !consumer) || (scope == 'P' && consumer))
+            continue;
         if (rd_kafka_conf_set(conf, kv->key, kv->value, e, sizeof e) != RD_KAFKA_CONF_OK) {
             errf(err, errlen, "%s:%d: kafka.rdkafka.%s: %s", cfg->path, kv->line, kv->key, e);
             return -1;
@@ -248,11 +283,14 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         const rd_kafka_topic_partition_t *p = &offsets->elems[i];
         char pb[16], ob[24];
         rd_kafka_resp_err_t e = err ? err : p->err;
-        if (e)
+        if (e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS)
+            log_info("kafka offset commit deferred by a rebalance", "topic", p->topic, "partition",
+                     num(pb, sizeof pb, p->partition), "offset", num(ob, sizeof ob, p->offset));
+        else if (e)
             log_warn("kafka offset commit failed", "topic", p->topic, "partition",
                      num(pb, sizeof pb, p->partition), "offset", num(ob, sizeof ob, p->offset),
                      "error", rd_kafka_err2name(e));
-        else
+        else if (p->offset >= 0)
             log_debug("kafka offset committed", "topic", p->topic, "partition",
                       num(pb, sizeof pb, p->partition), "offset", num(ob, sizeof ob, p->offset));
     }
@@ -866,7 +904,7 @@ static rd_kafka_conf_t *common_conf(struct kafka *k, const struct config *cfg, b
     } else {
         bad |= conf_set(conf, "linger.ms", "5", err, errlen);
     }
-    if (bad || apply_passthrough(cfg, conf, err, errlen) != 0)
+    if (bad || apply_passthrough(cfg, conf, consumer, err, errlen) != 0)
         goto fail;
     /* Owned settings last, so nothing overrides them. */
     bad |= conf_set(conf, "bootstrap.servers", k->bootstrap, err, errlen);
