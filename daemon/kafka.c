@@ -244,7 +244,9 @@ int kafka_check_config(const struct config *cfg, char *errs, size_t errs_len)
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    (void)rk;
+    /* Connection failures come to on_error too: log them once. */
+    if (strcmp(fac, "FAIL") == 0)
+        return;
     enum log_level l = level <= 3   ? LOG_ERROR
                        : level == 4 ? LOG_WARN
                        : level <= 6 ? LOG_INFO

@@ -11,6 +11,8 @@
  *   broker_down ID | broker_up ID | broker_rtt ID MS
  *   push_errors APIKEY COUNT ERRCODE   (ERRCODE: librdkafka's number, e.g. 7 = request timed out)
  *   topic NAME PARTITIONS
+ *   leader TOPIC PARTITION BROKER      (move a partition's leader)
+ *   coordinator GROUP BROKER           (the group coordinator of a consumer group)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -76,6 +78,10 @@ static void control_line(rd_kafka_mock_cluster_t *mc, char *line)
         for (long i = 0; i < a; i++)
             errs[i] = (rd_kafka_resp_err_t)b;
         rd_kafka_mock_push_request_errors_array(mc, (int16_t)id, (size_t)a, errs);
+    } else if (strcmp(cmd, "leader") == 0 && n == 4) {
+        err = rd_kafka_mock_partition_set_leader(mc, arg, (int32_t)a, (int32_t)b);
+    } else if (strcmp(cmd, "coordinator") == 0 && n == 3) {
+        err = rd_kafka_mock_coordinator_set(mc, "group", arg, (int32_t)a);
     } else if (strcmp(cmd, "topic") == 0 && n == 3) {
         char spec[300];
         snprintf(spec, sizeof spec, "%s:%ld", arg, a);
