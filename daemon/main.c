@@ -9,6 +9,7 @@
 #include "frontdoor/config.h"
 #include "frontdoor/daemon.h"
 #include "frontdoor/explain.h"
+#include "frontdoor/kafka.h"
 #include "frontdoor/log.h"
 #include "frontdoor/migrations.h"
 #include "frontdoor/policy.h"
@@ -57,6 +58,18 @@ static int check_policy(const struct config *cfg)
     if (policy_check_warnings(policy, (int64_t)time(NULL), errs, sizeof errs) > 0)
         fputs(errs, stderr);
     policy_free(policy);
+    return EX_OK;
+}
+
+/* The rdkafka.* pass-through keys: librdkafka must accept each, and none may override
+ * what at-least-once depends on. */
+static int check_kafka(const struct config *cfg)
+{
+    char errs[8192];
+    if (kafka_check_config(cfg, errs, sizeof errs) > 0) {
+        fputs(errs, stderr);
+        return EX_CONFIG;
+    }
     return EX_OK;
 }
 
@@ -131,6 +144,8 @@ int main(int argc, char **argv)
     switch (mode) {
     case MODE_CHECK:
         rc = check_policy(cfg);
+        if (check_kafka(cfg) != EX_OK)
+            rc = EX_CONFIG;
         if (rc == EX_OK)
             printf("%s: configuration is valid\n", cfg->path);
         break;
