@@ -87,7 +87,7 @@ struct kafka {
     size_t max_msg_bytes;
 
     size_t in_flight, in_flight_bytes;
-    int hold;
+    bool hold; /* the owner's hold (kafka_hold) */
     bool paused, stopping, closing, closed, detached, fatal;
     bool cooperative; /* the rebalance protocol in use, seen at the first rebalance */
     uint64_t consumed, stored, pauses, rebalances;
@@ -285,6 +285,8 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         const rd_kafka_topic_partition_t *p = &offsets->elems[i];
         char pb[16], ob[24];
         rd_kafka_resp_err_t e = err ? err : p->err;
+        if (p->offset < 0)
+            continue; /* nothing stored there */
         if (e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS)
             log_info("kafka offset commit deferred by a rebalance", "topic", p->topic, "partition",
                      num(pb, sizeof pb, p->partition), "offset", num(ob, sizeof ob, p->offset));
@@ -292,7 +294,7 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             log_warn("kafka offset commit failed", "topic", p->topic, "partition",
                      num(pb, sizeof pb, p->partition), "offset", num(ob, sizeof ob, p->offset),
                      "error", rd_kafka_err2name(e));
-        else if (p->offset >= 0)
+        else
             log_debug("kafka offset committed", "topic", p->topic, "partition",
                       num(pb, sizeof pb, p->partition), "offset", num(ob, sizeof ob, p->offset));
     }
@@ -353,19 +355,19 @@ static rd_kafka_topic_partition_list_t *assigned_list(struct kafka *k)
 
 static bool should_pause(const struct kafka *k)
 {
-    return k->stopping || k->hold > 0 || k->in_flight >= k->lim.pause_at_messages ||
+    return k->stopping || k->hold || k->in_flight >= k->lim.pause_at_messages ||
            k->in_flight_bytes >= k->lim.pause_at_bytes;
 }
 
 static bool may_resume(const struct kafka *k)
 {
-    return !k->stopping && k->hold == 0 && k->in_flight <= k->lim.resume_at_messages &&
+    return !k->stopping && !k->hold && k->in_flight <= k->lim.resume_at_messages &&
            k->in_flight_bytes <= k->lim.pause_at_bytes / 2;
 }
 
 static void set_paused(struct kafka *k, bool pause)
 {
-    char a[24], b[24];
+    char a[24];
     if (k->closing || k->closed || k->consumer == NULL)
         return;
     rd_kafka_topic_partition_list_t *l = assigned_list(k);
@@ -382,7 +384,7 @@ static void set_paused(struct kafka *k, bool pause)
         k->pauses++;
     if (!k->stopping)
         log_info(pause ? "consumption paused" : "consumption resumed", "in_flight",
-                 num(a, sizeof a, (long long)k->in_flight), "held", num(b, sizeof b, k->hold));
+                 num(a, sizeof a, (long long)k->in_flight), "held", k->hold ? "true" : "false");
 }
 
 static void check_pause(struct kafka *k)
@@ -1056,9 +1058,7 @@ const char *kafka_bootstrap(const struct kafka *k)
 
 void kafka_hold(struct kafka *k, bool hold)
 {
-    k->hold += hold ? 1 : -1;
-    if (k->hold < 0)
-        k->hold = 0;
+    k->hold = hold;
     check_pause(k);
 }
 

@@ -325,6 +325,33 @@ static bool consumed_at_least_5(void *arg)
     return ((struct holder *)arg)->consumed >= 5;
 }
 
+static bool assigned_p(void *arg)
+{
+    return stats(arg).assigned > 0;
+}
+
+/* The owner's hold (database down) pauses consumption, also of partitions assigned while
+ * held, and releasing it resumes. */
+START_TEST(test_hold_pauses_new_assignments)
+{
+    struct event_base *base = event_base_new();
+    produce_n(REFERRALS, 0, 5, "held");
+    struct holder h = {.auto_done = true};
+    struct kafka *k = open_kafka(base, NULL, &h);
+    kafka_hold(k, true);
+    ck_assert(stats(k).paused);
+    ck_assert(run_until(base, assigned_p, k, 20));
+    run_for(base, 2.0);
+    ck_assert_int_eq(h.consumed, 0);
+    ck_assert(stats(k).paused);
+    kafka_hold(k, false);
+    ck_assert(!stats(k).paused);
+    ck_assert_msg(run_until(base, consumed_at_least_5, &h, 10), "consumed %d", h.consumed);
+    close_kafka(base, k);
+    event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_restart_resumes_from_committed)
 {
     struct event_base *base = event_base_new();
@@ -632,6 +659,7 @@ static Suite *kafka_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_backpressure_and_out_of_order);
+    tcase_add_test(tc, test_hold_pauses_new_assignments);
     tcase_add_test(tc, test_restart_resumes_from_committed);
     tcase_add_test(tc, test_revoked_partition_is_consumed_again);
     tcase_add_test(tc, test_sink_rejection_is_dead_lettered);

@@ -99,8 +99,9 @@ void kafka_msg_done(struct kafka_msg *msg);
  * so use it only when stopping or on a fatal error. Frees the message. */
 void kafka_msg_release(struct kafka_msg *msg);
 
-/* Owner-side backpressure: while held (counted: each true needs a false) every partition
- * stays paused, e.g. while the database is down. */
+/* Owner-side backpressure: from kafka_hold(k, true) until kafka_hold(k, false) every
+ * partition stays paused, e.g. while the database is down (casestore on_ready). Not
+ * counted: the last call decides. */
 void kafka_hold(struct kafka *k, bool hold);
 
 /* ---------------------------------------------------------------- producing */

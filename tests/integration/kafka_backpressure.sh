@@ -3,7 +3,9 @@
 # down, so decisions cannot be delivered and no offset may be stored. The daemon must
 # stop at its in-flight bound (1000 events) with every partition paused while it keeps
 # polling, then, once the broker is back, deliver the held decisions, resume by itself
-# and finish the backlog with exactly one decision per referral.
+# and finish the backlog with exactly one decision per referral. Then, stopping while the
+# downstream is down again: the in-flight events are given up after the drain time, the
+# daemon still exits 0 within 30 s, and the next run decides them (nothing lost).
 # Uses its own mock cluster (frontdoor-mock-kafka --control) to place partition leaders.
 set -u
 . "$FRONTDOOR_SOURCE_DIR/tests/integration/lib.sh"
@@ -49,14 +51,18 @@ ctl leader $run.dlq 0 1
 ctl leader $run.decisions 0 2
 ctl coordinator $run-group 1
 
-python3 - "$FRONTDOOR_SPEC_DIR/examples/referrals.jsonl" "$N" >"$tmp/backlog" <<'PY'
+# backlog FROM TO: referrals REF-BP-FROM..TO-1, "key<TAB>value" lines
+backlog() {
+    python3 - "$FRONTDOOR_SPEC_DIR/examples/referrals.jsonl" "$1" "$2" <<'PY'
 import json, sys
 base = json.loads(open(sys.argv[1]).readline())
-for i in range(int(sys.argv[2])):
+for i in range(int(sys.argv[2]), int(sys.argv[3])):
     base["event_id"] = "00000000-0000-4000-8000-%012d" % (100000 + i)
     base["referral"]["id"] = "REF-BP-%05d" % i
     print("%s\t%s" % (base["referral"]["id"], json.dumps(base)))
 PY
+}
+backlog 0 "$N" >"$tmp/backlog"
 kcat -b "$B" -P -t $run.referrals -K $'\t' <"$tmp/backlog" 2>/dev/null
 expect_eq 0 $? "backlog of $N referrals produced"
 
@@ -82,6 +88,26 @@ python3 "$KAFKA_READ" "$B" $run.decisions "$N" 90 >"$tmp/decisions.jsonl"
 expect_eq "$N" "$(wc -l <"$tmp/decisions.jsonl")" "decisions after the broker came back"
 expect_eq "$N" "$(python3 -c 'import json,sys; print(len({json.loads(l)["key"] for l in open(sys.argv[1])}))' "$tmp/decisions.jsonl")" \
     "one decision per referral"
+
+# Stop while the downstream is down: give up what is in flight, exit 0 in time.
+ctl broker_down 2
+backlog "$N" $((N + 10)) | kcat -b "$B" -P -t $run.referrals -K $'\t' 2>/dev/null
+deadline=$((SECONDS + 30))
+until [ "$(grep -c 'msg="referral routed"' "$tmp/daemon.log")" -ge $((N + 10)) ] || [ $SECONDS -ge $deadline ]; do
+    sleep 0.2
+done
+expect_eq $((N + 10)) "$(grep -c 'msg="referral routed"' "$tmp/daemon.log")" "new referrals taken"
+stop_daemon
+expect_eq 0 "$FD_RC" "exit status after SIGTERM with the downstream down"
+expect_eq 1 "$([ "$FD_STOP_S" -le 30 ] && echo 1)" "stopped within 30 s (${FD_STOP_S}s)"
+expect_output 'msg="stopping with events in flight; they are consumed again at the next start" in_flight=10' \
+    cat "$tmp/daemon.log"
+ctl broker_up 2
+start_daemon "$tmp/fd.conf" "$tmp/daemon2.log"
+python3 "$KAFKA_READ" "$B" $run.decisions $((N + 10)) 60 >"$tmp/decisions.jsonl"
+expect_eq $((N + 10)) "$(python3 -c 'import json,sys; print(len({json.loads(l)["key"] for l in open(sys.argv[1])}))' "$tmp/decisions.jsonl")" \
+    "the abandoned referrals were decided by the next run"
+expect_eq 10 "$(grep -c 'msg="referral routed"' "$tmp/daemon2.log")" "the next run took only those"
 stop_daemon
 expect_eq 0 "$FD_RC" "exit status after SIGTERM"
 finish
