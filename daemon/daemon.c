@@ -276,10 +276,11 @@ int daemon_run(struct config *cfg)
         return EX_OSERR;
     }
     struct kafka_handlers h = {.on_message = on_message, .on_fatal = on_fatal, .arg = &d};
-    if (kafka_open(d.base, cfg, NULL, &h, &d.k, err, sizeof err) != 0) {
+    int kr = kafka_open(d.base, cfg, NULL, &h, &d.k, err, sizeof err);
+    if (kr != 0) {
         log_error("kafka setup failed", "reason", err);
         teardown(&d);
-        return strstr(err, "kafka.rdkafka.") != NULL ? EX_CONFIG : EX_UNAVAILABLE;
+        return kr == KAFKA_ERR_CONFIG ? EX_CONFIG : EX_UNAVAILABLE;
     }
     if (direct_sink_new(d.k, cfg, d.policy, &d.sink) != 0 ||
         intake_new(d.k, d.sink, cfg, d.policy, &d.in) != 0) {

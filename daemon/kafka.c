@@ -102,6 +102,10 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    /* librdkafka's messages may end in a newline: one line is one message */
+    size_t n = strlen(err);
+    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == '\r'))
+        err[--n] = '\0';
 }
 
 static time_t now_s(void)
@@ -184,6 +188,14 @@ static char prop_scope(const char *key)
     }
     free(table);
     return scope;
+}
+
+static bool passthrough_sets(const struct config *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->kafka.n_rdkafka; i++)
+        if (strcmp(cfg->kafka.rdkafka[i].key, key) == 0)
+            return true;
+    return false;
 }
 
 /* The pass-through rdkafka.* keys, after our defaults and before our owned settings. */
@@ -910,6 +922,14 @@ static rd_kafka_conf_t *common_conf(struct kafka *k, const struct config *cfg, b
     }
     if (bad || apply_passthrough(cfg, conf, consumer, err, errlen) != 0)
         goto fail;
+    if (consumer && !passthrough_sets(cfg, "fetch.max.bytes")) {
+        /* librdkafka wants fetch.max.bytes >= message.max.bytes: follow a larger one. */
+        char mmb[32];
+        size_t n = sizeof mmb;
+        if (rd_kafka_conf_get(conf, "message.max.bytes", mmb, &n) == RD_KAFKA_CONF_OK &&
+            strtoul(mmb, NULL, 10) > 8388608)
+            bad |= conf_set(conf, "fetch.max.bytes", mmb, err, errlen);
+    }
     /* Owned settings last, so nothing overrides them. */
     bad |= conf_set(conf, "bootstrap.servers", k->bootstrap, err, errlen);
     bad |= conf_set(conf, "log.queue", "true", err, errlen);
@@ -956,6 +976,7 @@ int kafka_open(struct event_base *base, const struct config *cfg, const struct k
                const struct kafka_handlers *h, struct kafka **out, char *err, size_t errlen)
 {
     char e[512];
+    int rc = -1;
     *out = NULL;
     struct kafka *k = calloc(1, sizeof *k);
     if (k == NULL) {
@@ -985,6 +1006,7 @@ int kafka_open(struct event_base *base, const struct config *cfg, const struct k
         goto fail;
     }
 
+    rc = KAFKA_ERR_CONFIG; /* until both clients exist, a failure is the configuration's */
     rd_kafka_conf_t *pconf = common_conf(k, cfg, false, err, errlen);
     if (pconf == NULL)
         goto fail;
@@ -1012,6 +1034,7 @@ int kafka_open(struct event_base *base, const struct config *cfg, const struct k
         errf(err, errlen, "kafka consumer: %s", e);
         goto fail;
     }
+    rc = -1;
     rd_kafka_set_log_queue(k->consumer, NULL);
     rd_kafka_poll_set_consumer(k->consumer); /* main queue (logs, errors) -> consumer queue */
     k->cq = rd_kafka_queue_get_consumer(k->consumer);
@@ -1032,7 +1055,7 @@ int kafka_open(struct event_base *base, const struct config *cfg, const struct k
     return 0;
 fail:
     kafka_free(k);
-    return -1;
+    return rc;
 }
 
 int kafka_subscribe(struct kafka *k, char *err, size_t errlen)

@@ -645,7 +645,7 @@ START_TEST(test_owned_properties_refused)
     struct kafka_handlers hd = {.on_message = on_hold, .arg = &h};
     struct kafka *k;
     char err[512];
-    ck_assert_int_eq(kafka_open(base, bad, NULL, &hd, &k, err, sizeof err), -1);
+    ck_assert_int_eq(kafka_open(base, bad, NULL, &hd, &k, err, sizeof err), KAFKA_ERR_CONFIG);
     ck_assert_ptr_nonnull(strstr(err, "cannot be set"));
     config_free(bad);
     event_base_free(base);

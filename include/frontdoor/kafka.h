@@ -72,8 +72,10 @@ struct kafka_limits {
 #define KAFKA_DEFAULT_PAUSE_BYTES (32u * 1024 * 1024)
 
 /* Create both clients (and the embedded cluster) from cfg, on `base`. limits NULL means
- * the defaults above. Nothing is consumed before kafka_subscribe(). Returns 0 and *out,
- * or -1 with a message in err (a bad rdkafka.* key names its line). */
+ * the defaults above. Nothing is consumed before kafka_subscribe(). Returns 0 and *out;
+ * KAFKA_ERR_CONFIG with a message in err when librdkafka refuses the configuration (a
+ * bad rdkafka.* key names its line); -1 for anything else. */
+#define KAFKA_ERR_CONFIG (-2)
 int kafka_open(struct event_base *base, const struct config *cfg, const struct kafka_limits *limits,
                const struct kafka_handlers *h, struct kafka **out, char *err, size_t errlen);
 
