@@ -729,8 +729,9 @@ int caltime_load_zone(const char *name, struct tzone **out, char *err, size_t er
         return -1;
     }
 
-    unsigned char *buf;
-    size_t len;
+    unsigned char *buf =
+        NULL; /* set by read_small_file; initialised for -Wmaybe-uninitialized at -O2 */
+    size_t len = 0;
     int e = read_small_file(path, &buf, &len);
     if (e != 0) {
         set_err(err, errlen, e == ENOENT ? "unknown time zone \"%s\" (%s)" : "time zone \"%s\": %s",
