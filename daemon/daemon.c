@@ -12,10 +12,12 @@
 #include <systemd/sd-daemon.h>
 
 #include "frontdoor/daemon.h"
-#include "frontdoor/direct_sink.h"
+#include "frontdoor/casestore.h"
+#include "frontdoor/casestore_sink.h"
 #include "frontdoor/intake.h"
 #include "frontdoor/kafka.h"
 #include "frontdoor/log.h"
+#include "frontdoor/outbox.h"
 #include "frontdoor/policy.h"
 
 #define ERRS_LEN 16384
@@ -23,6 +25,9 @@
  * ends by STOP_MAX_S whatever happens (systemd's TimeoutStopSec is longer). */
 #define DRAIN_MAX_S 20
 #define STOP_MAX_S  28
+/* After the drain, the outbox gets this long to publish what was committed (whatever is
+ * left is durable and published by the next run, or by another daemon). */
+#define FLUSH_MAX_S 5
 
 enum run_state { RUNNING, DRAINING, CLOSING };
 
@@ -32,12 +37,15 @@ struct daemon {
     struct policy *policy;
     struct kafka *k;
     struct sink *sink;
+    struct casestore *cs; /* owned by sink */
+    struct outbox *ob;
     struct intake *in;
     struct event *sig_term, *sig_int, *sig_hup, *tick, *stop_tick;
     enum run_state state;
     int rc;
-    double stop_started;
+    double stop_started, close_started;
     bool watchdog;
+    bool subscribed, db_ready, notified_ready;
     char status[256];
 };
 
@@ -85,17 +93,28 @@ static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
             log_warn("stopping with events in flight; they are consumed again at the next start",
                      "in_flight", num(nb, sizeof nb, (long long)st.in_flight));
         d->state = CLOSING;
+        d->close_started = mono_now();
         kafka_close_consumer(d->k);
+        outbox_poke(d->ob); /* publish what the last transactions committed */
     }
     if (d->state == CLOSING && (kafka_consumer_closed(d->k) || elapsed >= STOP_MAX_S)) {
+        struct outbox_stats os;
+        outbox_get_stats(d->ob, &os);
+        bool flushed = os.depth == 0 || !os.connected || d->rc != EX_OK;
+        if (!flushed && elapsed < STOP_MAX_S && mono_now() - d->close_started < FLUSH_MAX_S)
+            return;
         if (!kafka_consumer_closed(d->k))
             log_warn("kafka consumer did not close in time; uncommitted offsets are consumed "
                      "again");
+        if (!flushed)
+            log_info("outbox messages left for the next run", "outbox_depth",
+                     num(nb, sizeof nb, os.depth));
         event_base_loopbreak(d->base);
     }
 }
 
-static void begin_stop(struct daemon *d, int rc, const char *why)
+/* drain: let in-flight events finish first (not after a fatal error: they cannot). */
+static void begin_stop(struct daemon *d, int rc, const char *why, bool drain)
 {
     if (d->state != RUNNING)
         return;
@@ -108,6 +127,11 @@ static void begin_stop(struct daemon *d, int rc, const char *why)
     sd_notify(0, "STOPPING=1");
     log_info("stopping", "reason", why, "in_flight", num(nb, sizeof nb, (long long)st.in_flight));
     kafka_stop_fetching(d->k);
+    if (!drain) {
+        d->state = CLOSING;
+        d->close_started = mono_now();
+        kafka_close_consumer(d->k);
+    }
     struct timeval tenth = {0, 100 * 1000};
     event_add(d->stop_tick, &tenth);
     on_stop_tick(-1, 0, d);
@@ -115,7 +139,53 @@ static void begin_stop(struct daemon *d, int rc, const char *why)
 
 static void on_fatal(void *arg)
 {
-    begin_stop(arg, EX_SOFTWARE, "fatal error");
+    begin_stop(arg, EX_SOFTWARE, "fatal error", true);
+}
+
+/* ---------------------------------------------------------------- database */
+
+static void notify_ready(struct daemon *d)
+{
+    if (d->notified_ready || !d->db_ready || !d->subscribed || d->state != RUNNING)
+        return;
+    d->notified_ready = true;
+    log_info("frontdoord ready", "version", FRONTDOOR_VERSION, "bootstrap", kafka_bootstrap(d->k),
+             "sink", d->sink->ops->name);
+    sd_notify(0, "READY=1");
+}
+
+/* The case store's connection is up (schema checked) or down: consume only while up. */
+static void on_db_ready(void *arg, bool ready, const char *reason)
+{
+    struct daemon *d = arg;
+    d->db_ready = ready;
+    kafka_hold(d->k, !ready);
+    if (ready) {
+        log_info("database ready; consuming", "reason", reason);
+        sd_notifyf(0, "STATUS=database connected");
+        notify_ready(d);
+    } else {
+        log_warn("database not ready; consumption paused", "reason", reason);
+        sd_notifyf(0, "STATUS=database not ready: %s", reason);
+    }
+    d->status[0] = '\0';
+}
+
+/* The schema is older than this release needs: nothing can be done until migrated. */
+static void on_db_fatal(void *arg, const char *msg)
+{
+    struct daemon *d = arg;
+    if (d->state != RUNNING)
+        return;
+    log_error("cannot run against this database", "problem", msg);
+    sd_notifyf(0, "STATUS=%s", msg);
+    begin_stop(d, EX_UNAVAILABLE, "database schema too old", false);
+}
+
+static void on_outbox(void *arg)
+{
+    struct daemon *d = arg;
+    outbox_poke(d->ob);
 }
 
 /* ---------------------------------------------------------------- reload */
@@ -148,7 +218,8 @@ static void reload(struct daemon *d)
     char *errs = malloc(ERRS_LEN);
     struct config *ncfg = NULL;
     struct policy *np = NULL;
-    sd_notify(0, "RELOADING=1");
+    if (d->notified_ready)
+        sd_notify(0, "RELOADING=1");
     log_info("reloading", "config", d->cfg->path);
     if (errs == NULL) {
         log_error("reload refused", "problem", "out of memory");
@@ -167,8 +238,8 @@ static void reload(struct daemon *d)
         log_warn("kafka settings changed; they take effect at the next start");
     if (str_differs(d->cfg->database.conninfo, ncfg->database.conninfo))
         log_warn("database settings changed; they take effect at the next start");
-    /* Swap: intake and the sink borrow the policy; nothing keeps pointers into the old
-     * one beyond a call. */
+    /* Swap: intake and the sink (the case store) borrow the policy; nothing keeps pointers
+     * into the old one beyond a call (no decision outlives a batch). */
     intake_set_policy(d->in, np);
     if (d->sink->ops->set_policy)
         d->sink->ops->set_policy(d->sink->impl, np);
@@ -181,7 +252,8 @@ static void reload(struct daemon *d)
              ncfg->routing.directory);
 done:
     free(errs);
-    sd_notify(0, "READY=1");
+    if (d->notified_ready)
+        sd_notify(0, "READY=1");
 }
 
 /* ---------------------------------------------------------------- signals and timer */
@@ -200,7 +272,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
                  "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
         _exit(EX_TEMPFAIL);
     }
-    begin_stop(d, EX_OK, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    begin_stop(d, EX_OK, sig == SIGINT ? "SIGINT" : "SIGTERM", true);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -212,10 +284,17 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         sd_notify(0, "WATCHDOG=1");
     struct kafka_stats ks;
     kafka_get_stats(d->k, &ks);
+    struct outbox_stats os;
+    outbox_get_stats(d->ob, &os);
     char status[256];
-    snprintf(status, sizeof status, "STATUS=%s: %llu consumed, %zu in flight, %zu partitions%s",
-             d->state == RUNNING ? "running" : "stopping", (unsigned long long)ks.consumed,
-             ks.in_flight, ks.assigned, ks.paused ? ", paused" : "");
+    snprintf(status, sizeof status,
+             "STATUS=%s: %llu consumed, %zu in flight, %zu partitions%s, %llu published, "
+             "outbox %ld",
+             d->state != RUNNING ? "stopping"
+             : d->db_ready       ? "running"
+                                 : "database not ready",
+             (unsigned long long)ks.consumed, ks.in_flight, ks.assigned,
+             ks.paused ? ", paused" : "", (unsigned long long)os.published, os.depth);
     if (strcmp(status, d->status) != 0) {
         sd_notify(0, status);
         memcpy(d->status, status, sizeof status);
@@ -242,8 +321,11 @@ static void teardown(struct daemon *d)
     if (d->k != NULL)
         kafka_detach(d->k);
     if (d->sink != NULL)
-        d->sink->ops->destroy(d->sink->impl);
+        d->sink->ops->destroy(d->sink->impl); /* frees the case store */
+    else
+        casestore_free(d->cs);
     intake_free(d->in);
+    outbox_free(d->ob);
     kafka_free(d->k);
     policy_free(d->policy);
     config_free(d->cfg);
@@ -282,7 +364,30 @@ int daemon_run(struct config *cfg)
         teardown(&d);
         return kr == KAFKA_ERR_CONFIG ? EX_CONFIG : EX_UNAVAILABLE;
     }
-    if (direct_sink_new(d.k, cfg, d.policy, &d.sink) != 0 ||
+    /* Nothing is consumed until the case store's database is up (schema checked). */
+    kafka_hold(d.k, true);
+    struct outbox_options oo = {
+        .base = d.base, .cfg = cfg, .kafka = d.k, .on_fatal = on_db_fatal, .arg = &d};
+    if (outbox_open(&oo, &d.ob, err, sizeof err) != 0) {
+        log_error("database setup failed", "reason", err);
+        teardown(&d);
+        return EX_UNAVAILABLE;
+    }
+    struct casestore_options co = {
+        .base = d.base,
+        .cfg = cfg,
+        .policy = d.policy,
+        .on_ready = on_db_ready,
+        .on_fatal = on_db_fatal,
+        .on_outbox = on_outbox,
+        .arg = &d,
+    };
+    if (casestore_open(&co, &d.cs, err, sizeof err) != 0) {
+        log_error("database setup failed", "reason", err);
+        teardown(&d);
+        return EX_UNAVAILABLE;
+    }
+    if (casestore_sink_new(d.cs, &d.sink) != 0 ||
         intake_new(d.k, d.sink, cfg, d.policy, &d.in) != 0) {
         log_error("out of memory", "where", "start-up");
         teardown(&d);
@@ -310,9 +415,9 @@ int daemon_run(struct config *cfg)
         teardown(&d);
         return EX_UNAVAILABLE;
     }
-    log_info("frontdoord ready", "version", FRONTDOOR_VERSION, "bootstrap", kafka_bootstrap(d.k),
-             "sink", d.sink->ops->name);
-    sd_notify(0, "READY=1");
+    d.subscribed = true;
+    log_info("subscribed; waiting for the database", "bootstrap", kafka_bootstrap(d.k));
+    notify_ready(&d); /* READY=1 once the database is up too */
 
     if (event_base_dispatch(d.base) < 0) {
         log_error("event loop failed");

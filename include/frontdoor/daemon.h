@@ -1,16 +1,26 @@
 /* daemon: the running service (`frontdoord [--config FILE]`), on one libevent loop.
  *
  * Owns the event_base, the signals (as libevent events), the 1 s timer (systemd
- * watchdog and status), the routing policy, the Kafka clients, intake and the sink.
- *   - SIGTERM / SIGINT: graceful stop. Stop fetching, let in-flight events finish (up to
- *     20 s), commit the stored offsets and leave the group, exit 0 within 30 s. A second
+ * watchdog and status), the routing policy, the Kafka clients, intake, the sink (the
+ * case store in PostgreSQL, database.conninfo; empty means libpq's defaults and PG*
+ * variables) and the outbox publisher of the decisions it commits.
+ *   - The consumer is held (paused) while the case store's database is not up; a lost
+ *     connection logs "database not ready" and pauses consumption until it is back.
+ *   - A database whose schema is older than this release (not migrated): the daemon logs
+ *     a message naming `frontdoord --migrate` and exits 69 (EX_UNAVAILABLE).
+ *   - SIGTERM / SIGINT: graceful stop. Stop fetching, let in-flight events finish (their
+ *     case-store transactions commit; up to 20 s), commit the stored offsets and leave the
+ *     group while the outbox publishes what was committed (up to 5 s more; the rest is
+ *     durable and published by the next run), exit 0 within 30 s. A second
  *     signal exits at once (status 75, EX_TEMPFAIL): nothing is lost, what was not
  *     committed is consumed again.
  *   - SIGHUP: reload the main file and the policy into fresh structs; when both are valid
  *     they replace the running ones (log level and format, rules, directory), otherwise
  *     every problem is logged and the old ones keep running. Kafka and database settings
  *     take effect at the next start.
- *   - systemd: READY=1 once the consumer has subscribed, RELOADING=1 / READY=1 around a
+ *   - SIGHUP also hands the new policy to the case store.
+ *   - systemd: READY=1 once the consumer has subscribed and the database is connected
+ *     (schema checked), RELOADING=1 / READY=1 around a
  *     reload, WATCHDOG=1 every second from the loop, STATUS=, STOPPING=1.
  */
 #ifndef FRONTDOOR_DAEMON_H
@@ -20,7 +30,8 @@
 
 /* Run until stopped. Takes ownership of cfg (it may be replaced by a reload and is freed
  * before returning). Returns a sysexits.h code: 0 after a graceful stop, 78 for a bad
- * configuration or policy, 69 when Kafka cannot be set up, 70 after a fatal error. */
+ * configuration or policy, 69 when Kafka cannot be set up or the database schema is too
+ * old, 70 after a fatal error. */
 int daemon_run(struct config *cfg);
 
 #endif
