@@ -79,9 +79,12 @@ def make(d, spec):
         event(10, "case.triaged", case={"referral_id": "REF-IT-10"},
               triage={"route": "family_hub", "destination": "no-such-team"}), "invalid_field")
 
-    # usable: a case event (acknowledged: no decision, no DLQ) and every sample referral
-    add("consent-given", "case-events", event(11, "consent.given",
-                                              case={"referral_id": "REF-EX-004"}), "valid")
+    # usable: a case event (an appointment on an allocated case: applied, no decision, no
+    # DLQ; held until its referral arrives if it comes first) and every sample referral
+    add("appointment-booked", "case-events",
+        event(11, "appointment.booked", case={"referral_id": "REF-EX-004"},
+              appointment={"id": "A-11", "starts_at": "2026-12-01T10:00:00Z", "location": "Hub",
+                           "with": "Worker"}), "valid")
     with open(os.path.join(spec, "examples/referrals.jsonl"), "rb") as f:
         refs = [x for x in f.read().split(b"\n") if x.strip()]
     with open(os.path.join(spec, "examples/expected.jsonl")) as f:

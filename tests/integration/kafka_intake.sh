@@ -8,6 +8,8 @@
 #  - every sample referral comes out on the decisions topic as a case.routed message
 #    keyed by its referral id with the route, destination, priority, rule and deadline
 #    of expected.jsonl, and no personal data; a usable case event is not dead-lettered;
+#  - the decisions go through the case store (a fresh, migrated database on the postgres
+#    fixture) and its outbox: one case and decision per referral in SQL, all published;
 #  - no personal data reaches the log; SIGTERM stops the daemon with status 0, promptly.
 set -u
 . "$FRONTDOOR_SOURCE_DIR/tests/integration/lib.sh"
@@ -17,10 +19,12 @@ B=$FD_KAFKA_BOOTSTRAP
 run="it-intake-$$-$RANDOM"
 tmp=$(mktemp -d)
 FD_PID=
-trap '[ -n "$FD_PID" ] && kill -KILL "$FD_PID" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap '[ -n "$FD_PID" ] && kill -KILL "$FD_PID" 2>/dev/null; drop_database; rm -rf "$tmp"' EXIT
 here="$FRONTDOOR_SOURCE_DIR/tests/integration"
 
+make_database "$run"
 write_config "$tmp/fd.conf" "$B" "$run" "rdkafka.message.max.bytes = 100000"
+migrate "$tmp/fd.conf"
 echo 100000 >"$tmp/dlq_limit"
 echo "$run.referrals" >"$tmp/topic.referrals"
 echo "$run.case-events" >"$tmp/topic.case-events"
@@ -48,8 +52,14 @@ python3 "$KAFKA_READ" "$B" "$run.decisions" "$want_dec" 30 >"$tmp/decisions.json
 python3 "$KAFKA_READ" "$B" "$run.referrals" >"$tmp/referrals.jsonl"
 python3 "$KAFKA_READ" "$B" "$run.case-events" >"$tmp/case-events.jsonl"
 # every offset is stored once its event is done: wait for the last commit, then stop
-wait_log "$tmp/daemon.log" 'msg="case event acknowledged without a case store"' 10
+wait_log "$tmp/daemon.log" 'msg="case event applied"' 20
 sleep 2
+# in the case store: one case and one decision per sample referral, every usable event
+# processed once, every outbox message published
+expect_eq "$want_dec" "$(sql 'SELECT count(*) FROM cases')" "cases in the database"
+expect_eq "$want_dec" "$(sql 'SELECT count(*) FROM decisions')" "decisions in the database"
+expect_eq $((want_dec + 1)) "$(sql 'SELECT count(*) FROM processed_events')" "processed events"
+expect_eq 0 "$(sql 'SELECT count(*) FROM outbox WHERE published_at IS NULL')" "outbox published"
 stop_daemon
 expect_eq 0 "$FD_RC" "frontdoord exit status after SIGTERM"
 expect_eq 1 "$([ "$FD_STOP_S" -le 10 ] && echo 1)" "SIGTERM stop took ${FD_STOP_S}s (at most 10)"

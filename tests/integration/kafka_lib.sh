@@ -6,7 +6,8 @@
 FD_BIN="$FRONTDOOR_BUILD_DIR/frontdoord"
 KAFKA_READ="$FRONTDOOR_SOURCE_DIR/tests/integration/kafka_read.py"
 
-# write_config FILE BROKERS RUN [extra [kafka] lines...]: topics and group named after RUN.
+# write_config FILE BROKERS RUN [extra [kafka] lines...]: topics and group named after RUN;
+# the database of make_database when there is one.
 write_config() {
     local file=$1 brokers=$2 run=$3
     shift 3
@@ -21,6 +22,10 @@ write_config() {
         echo "rdkafka.session.timeout.ms = 6000"
         echo "rdkafka.heartbeat.interval.ms = 500"
         for line in "$@"; do echo "$line"; done
+        if [ -n "${FD_DB_CONNINFO:-}" ]; then
+            echo "[database]"
+            echo "conninfo = $FD_DB_CONNINFO"
+        fi
         echo "[routing]"
         echo "rules = $FRONTDOOR_SOURCE_DIR/config/frontdoor.rules"
         echo "directory = $FRONTDOOR_SOURCE_DIR/config/directory.json"
@@ -93,4 +98,38 @@ run_checks() {
         *) echo "$line" ;;
         esac
     done < <("$@")
+}
+
+# The case store's database (postgres fixture): the daemon needs one, migrated.
+#
+# make_database RUN: create a fresh database named after RUN on the fixture server and
+# set FD_DB_NAME and FD_DB_CONNINFO (write_config puts it in [database]).
+make_database() {
+    service_env postgres
+    FD_DB_NAME=$(printf 'fd_%s' "$1" | tr -c 'A-Za-z0-9_' '_' | tr 'A-Z' 'a-z' | cut -c1-60)
+    FD_DB_CONNINFO="host=127.0.0.1 port=$FD_PG_PORT user=postgres dbname=$FD_DB_NAME"
+    if "$FD_PG_BIN/psql" -XAtq "$FD_PG_CONNINFO" -v ON_ERROR_STOP=1 \
+        -c "CREATE DATABASE $FD_DB_NAME" >/dev/null; then pass; else
+        fail "cannot create database $FD_DB_NAME"
+    fi
+}
+
+# migrate CONFIG: frontdoord --migrate against the configuration's database.
+migrate() {
+    local out
+    if out=$("$FD_BIN" --config "$1" --migrate 2>&1); then pass; else
+        fail "frontdoord --migrate failed: $out"
+    fi
+}
+
+# sql QUERY: one value (or rows, |-separated) from the test's database.
+sql() {
+    "$FD_PG_BIN/psql" -XAtq "$FD_DB_CONNINFO" -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# drop_database: at the end of a test (the fixture server is shared).
+drop_database() {
+    [ -n "${FD_DB_NAME:-}" ] || return 0
+    "$FD_PG_BIN/psql" -XAtq "$FD_PG_CONNINFO" \
+        -c "DROP DATABASE IF EXISTS $FD_DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
 }
