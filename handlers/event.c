@@ -8,6 +8,7 @@
 
 #include "frontdoor/caltime.h"
 #include "frontdoor/event.h"
+#include "frontdoor/route.h"
 #include "frontdoor/rules.h"
 
 static const char *const error_codes[] = {
@@ -181,6 +182,149 @@ static const char *check_case_fields(json_t *root, struct event *ev)
     return NULL;
 }
 
+/* ---- referral.received: the fields routing reads, one walk over each object */
+
+static bool key_is(const char *key, size_t klen, const char *lit, size_t llen)
+{
+    return klen == llen && memcmp(key, lit, llen) == 0;
+}
+
+#define KEY_IS(lit) key_is(key, klen, lit, sizeof lit - 1)
+
+static const char *string_of(const json_t *v, size_t *len)
+{
+    if (!json_is_string(v))
+        return NULL;
+    *len = json_string_length(v);
+    return json_string_value(v);
+}
+
+/* A YYYY-MM-DD string (no embedded NUL) naming a real date. */
+static bool date_of(const json_t *v, struct civil_date *d)
+{
+    size_t len;
+    const char *s = string_of(v, &len);
+    return s && len == 10 && strlen(s) == 10 && caltime_parse_date(s, d);
+}
+
+static void pick_child(json_t *child, struct event_referral *f)
+{
+    for (void *it = json_object_iter(child); it; it = json_object_iter_next(child, it)) {
+        const char *key = json_object_iter_key(it);
+        size_t klen = json_object_iter_key_len(it);
+        json_t *v = json_object_iter_value(it);
+        if (json_is_null(v))
+            continue;
+        switch (key[0]) {
+        case 'i':
+            if (KEY_IS("id")) {
+                f->has_child_id = true;
+                f->child_id = string_of(v, &f->child_id_len);
+            }
+            break;
+        case 'd':
+            if (KEY_IS("date_of_birth")) {
+                f->has_dob = true;
+                f->dob_valid = date_of(v, &f->dob);
+            }
+            break;
+        case 'e':
+            if (KEY_IS("expected_due_date")) {
+                f->has_edd = true;
+                f->edd_valid = date_of(v, &f->edd);
+            }
+            break;
+        case 's':
+            if (KEY_IS("send"))
+                f->send = json_is_true(v);
+            else if (KEY_IS("school_urn"))
+                f->school_urn = string_of(v, &f->school_urn_len);
+            break;
+        case 'p':
+            if (KEY_IS("postcode")) {
+                size_t len;
+                const char *pc = string_of(v, &len);
+                if (!pc || !route_postcode_district(pc, len, f->district))
+                    f->district[0] = '\0';
+            }
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void pick_family(json_t *family, struct event_referral *f)
+{
+    for (void *it = json_object_iter(family); it; it = json_object_iter_next(family, it)) {
+        const char *key = json_object_iter_key(it);
+        size_t klen = json_object_iter_key_len(it);
+        json_t *v = json_object_iter_value(it);
+        if (json_is_null(v))
+            continue;
+        if (KEY_IS("id")) {
+            f->family_id = string_of(v, &f->family_id_len);
+        } else if (KEY_IS("consent") && json_is_object(v)) {
+            json_t *early = json_object_get(v, "early_help");
+            f->early_help = json_is_true(early);
+        }
+    }
+}
+
+/* The members of the referral object: returns referral.id (NULL when absent or null)
+ * and fills *f with what routing reads. */
+static json_t *pick_referral(json_t *ref, struct event_referral *f)
+{
+    json_t *id = NULL;
+    for (void *it = json_object_iter(ref); it; it = json_object_iter_next(ref, it)) {
+        const char *key = json_object_iter_key(it);
+        size_t klen = json_object_iter_key_len(it);
+        json_t *v = json_object_iter_value(it);
+        if (json_is_null(v))
+            continue;
+        switch (key[0]) {
+        case 'i':
+            if (KEY_IS("id"))
+                id = v;
+            break;
+        case 'c':
+            if (KEY_IS("child") && json_is_object(v))
+                pick_child(v, f);
+            break;
+        case 'f':
+            if (KEY_IS("family") && json_is_object(v))
+                pick_family(v, f);
+            break;
+        case 'l':
+            if (KEY_IS("level_of_need")) {
+                /* a JSON number with a whole value 1-4 ("2", true, 2.5 are not) */
+                f->has_level = true;
+                if (json_is_integer(v)) {
+                    json_int_t n = json_integer_value(v);
+                    if (n >= 1 && n <= 4)
+                        f->level = (signed char)n;
+                } else if (json_is_real(v)) {
+                    double x = json_real_value(v);
+                    if (x >= 1.0 && x <= 4.0 && x == (double)(int)x)
+                        f->level = (signed char)x;
+                }
+            }
+            break;
+        case 'n':
+            if (KEY_IS("needs"))
+                f->needs = v;
+            break;
+        case 's':
+            if (KEY_IS("safeguarding") && json_is_object(v))
+                f->immediate_risk = json_is_true(json_object_get(v, "immediate_risk"));
+            break;
+        default:
+            break;
+        }
+    }
+    return id;
+}
+
 enum event_error event_parse(const char *bytes, size_t len, enum event_topic topic,
                              size_t max_bytes, struct event *ev, char *detail, size_t detail_len)
 {
@@ -262,7 +406,13 @@ enum event_error event_parse(const char *bytes, size_t len, enum event_topic top
     /* 7 */
     bool referral = ev->type == EVENT_REFERRAL_RECEIVED;
     const char *field = referral ? "referral.id" : "case.referral_id";
-    json_t *rid = get(get(root, referral ? "referral" : "case"), referral ? "id" : "referral_id");
+    json_t *rid;
+    if (referral) {
+        json_t *ref = json_object_get(root, "referral");
+        rid = json_is_object(ref) ? pick_referral(ref, &ev->ref) : NULL;
+    } else {
+        rid = get(get(root, "case"), "referral_id");
+    }
     if (!rid) {
         snprintf(msg, sizeof msg, "%s missing", field);
         return fail(ev, EVENT_MISSING_FIELD, detail, detail_len, msg);

@@ -27,13 +27,6 @@ static const char *str_of(const json_t *v, size_t *len)
     return json_string_value(v);
 }
 
-static bool parse_json_date(const json_t *v, struct civil_date *d)
-{
-    size_t len;
-    const char *s = str_of(v, &len);
-    return s && len == 10 && strlen(s) == 10 && caltime_parse_date(s, d);
-}
-
 static bool need_in(const struct need_set *s, int i)
 {
     return (s->bits[i / 64] >> (i % 64)) & 1u;
@@ -197,80 +190,33 @@ bool route_postcode_district(const char *postcode, size_t len, char out[DIRECTOR
 
 /* ---------------------------------------------------------------- facts */
 
-/* A member to look up: *out is set to it, or NULL when absent or null. */
-struct pick {
-    const char *key;
-    size_t len;
-    const json_t **out; /* set to the member, NULL when absent or null */
-};
-
-static void pick_members(const json_t *obj, struct pick *picks, int n)
-{
-    if (!json_is_object(obj))
-        return;
-    /* one walk over the members (cheaper than a hashed lookup per field); a member
-     * name occurs once, jansson keeps the last of duplicates */
-    for (void *it = json_object_iter((json_t *)obj); it;
-         it = json_object_iter_next((json_t *)obj, it)) {
-        size_t klen = json_object_iter_key_len(it);
-        const char *key = json_object_iter_key(it);
-        for (int i = 0; i < n; i++) {
-            if (klen == picks[i].len && key[0] == picks[i].key[0] &&
-                memcmp(key, picks[i].key, klen) == 0) {
-                const json_t *v = json_object_iter_value(it);
-                *picks[i].out = json_is_null(v) ? NULL : v;
-                break;
-            }
-        }
-    }
-}
+_Static_assert(sizeof((struct event_referral *)0)->district == DIRECTORY_DISTRICT_MAX + 1,
+               "event_referral.district holds a district");
 
 void route_derive_facts(const struct policy *p, const struct event *ev, bool consent_override,
                         struct route_facts *f)
 {
     const struct rules *r = p->rules;
     const struct directory *dir = p->directory;
+    const struct event_referral *x = &ev->ref; /* picked out by event_parse */
     memset(f, 0, sizeof *f);
     f->occurred_at_s = floor_div(ev->occurred_at_ms, 1000);
     struct civil_date received = caltime_local_date(dir->calendar.zone, f->occurred_at_s, NULL);
     f->received_day = caltime_days_from_civil(received);
 
-    /* Every field the rules can use, looked up once (lengths known, no strlen). */
-    const json_t *child = NULL, *family = NULL, *lv = NULL, *needs = NULL, *sg = NULL;
-    const json_t *cid = NULL, *dob = NULL, *edd = NULL, *send = NULL, *urn = NULL, *pc = NULL;
-    const json_t *fid = NULL, *consent = NULL, *early = NULL, *risk = NULL;
-    struct pick ref_picks[] = {{"child", 5, &child},
-                               {"family", 6, &family},
-                               {"level_of_need", 13, &lv},
-                               {"needs", 5, &needs},
-                               {"safeguarding", 12, &sg}};
-    struct pick child_picks[] = {
-        {"id", 2, &cid},    {"date_of_birth", 13, &dob}, {"expected_due_date", 17, &edd},
-        {"send", 4, &send}, {"school_urn", 10, &urn},    {"postcode", 8, &pc}};
-    struct pick family_picks[] = {{"id", 2, &fid}, {"consent", 7, &consent}};
-    struct pick consent_picks[] = {{"early_help", 10, &early}};
-    struct pick sg_picks[] = {{"immediate_risk", 14, &risk}};
-    pick_members(json_object_get(ev->root, "referral"), ref_picks, 5);
-    pick_members(child, child_picks, 6);
-    pick_members(family, family_picks, 2);
-    pick_members(consent, consent_picks, 1);
-    pick_members(sg, sg_picks, 1);
-    f->immediate_risk = json_is_true(risk);
-    f->consent = consent_override || json_is_true(early);
-    f->send = json_is_true(send);
+    f->immediate_risk = x->immediate_risk;
+    f->consent = consent_override || x->early_help;
+    f->send = x->send;
 
     /* level: a JSON number with a whole value 1-4 ("2", true, 2.5 are not) */
-    if (!lv) {
+    if (!x->has_level)
         f->problems |= PROBLEM_LEVEL_MISSING;
-    } else if (json_is_integer(lv) && json_integer_value(lv) >= 1 && json_integer_value(lv) <= 4) {
-        f->level = (int)json_integer_value(lv);
-    } else if (json_is_real(lv) && json_real_value(lv) >= 1.0 && json_real_value(lv) <= 4.0 &&
-               json_real_value(lv) == (double)(int)json_real_value(lv)) {
-        f->level = (int)json_real_value(lv);
-    } else {
+    else if (x->level)
+        f->level = x->level;
+    else
         f->problems |= PROBLEM_LEVEL_INVALID;
-    }
 
+    const json_t *needs = x->needs;
     /* needs: a non-empty array of vocabulary codes */
     f->needs_json = needs;
     if (!needs) {
@@ -319,37 +265,35 @@ void route_derive_facts(const struct policy *p, const struct event *ev, bool con
     }
 
     /* child.id: a non-empty string */
-    size_t len;
-    const char *s;
-    if (!cid) {
+    if (!x->has_child_id) {
         f->problems |= PROBLEM_CHILD_ID_MISSING;
-    } else if (!(s = str_of(cid, &len)) || len == 0) {
+    } else if (!x->child_id || x->child_id_len == 0) {
         f->problems |= PROBLEM_CHILD_ID_INVALID;
     } else {
-        f->child_id = s;
-        f->child_id_len = len;
+        f->child_id = x->child_id;
+        f->child_id_len = x->child_id_len;
     }
 
     /* dates: date_of_birth, or expected_due_date for a pre-birth referral */
-    struct civil_date d;
-    if (!dob && !edd)
+    if (!x->has_dob && !x->has_edd)
         f->problems |= PROBLEM_NO_BIRTH_DATE;
-    if (edd && !parse_json_date(edd, &d))
+    if (x->has_edd && !x->edd_valid)
         f->problems |= PROBLEM_EDD_INVALID;
-    f->pre_birth = !dob && edd;
-    if (dob) {
-        if (!parse_json_date(dob, &d)) {
+    f->pre_birth = !x->has_dob && x->has_edd;
+    if (x->has_dob) {
+        if (!x->dob_valid) {
             f->problems |= PROBLEM_DOB_INVALID;
-        } else if (caltime_days_from_civil(d) > f->received_day) {
+        } else if (caltime_days_from_civil(x->dob) > f->received_day) {
             f->problems |= PROBLEM_DOB_AFTER_RECEIVED;
         } else {
             f->has_age = true;
-            f->age = caltime_age_years(d, received);
+            f->age = caltime_age_years(x->dob, received);
         }
     }
 
     /* placement: district -> locality and hub; the school; the school's locality */
-    if ((s = str_of(pc, &len)) && route_postcode_district(s, len, f->district)) {
+    if (x->district[0]) {
+        memcpy(f->district, x->district, sizeof f->district);
         const struct dir_district *dd =
             directory_find_district(dir, f->district, strlen(f->district));
         if (dd) {
@@ -357,16 +301,16 @@ void route_derive_facts(const struct policy *p, const struct event *ev, bool con
             f->hub = dd->hub;
         }
     }
-    if ((s = str_of(urn, &len)))
-        f->school = directory_find_school(dir, s, len);
+    if (x->school_urn)
+        f->school = directory_find_school(dir, x->school_urn, x->school_urn_len);
     if (!f->locality && f->school && f->school->locality) {
         f->locality = f->school->locality;
         f->locality_from_school = true;
     }
 
-    if ((s = str_of(fid, &len)) && len > 0) {
-        f->family_id = s;
-        f->family_id_len = len;
+    if (x->family_id && x->family_id_len > 0) {
+        f->family_id = x->family_id;
+        f->family_id_len = x->family_id_len;
     }
 }
 

@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "frontdoor/caltime.h"
+
 /* Outcome codes, as written on the DLQ `error` header and by --explain. */
 enum event_error {
     EVENT_OK = 0,
@@ -51,6 +53,29 @@ enum event_type {
 /* "referral.received", "consent.given", ... */
 const char *event_type_name(enum event_type t);
 
+/* referral.received: the referral fields routing reads, picked out of the JSON in the
+ * same pass that finds referral.id, so routing does no member lookups. "Present" means
+ * present and not null. Pointers point into the event's root. */
+struct event_referral {
+    const json_t *needs;  /* referral.needs, NULL when absent */
+    const char *child_id; /* child.id when a string (maybe empty), else NULL */
+    size_t child_id_len;
+    const char *school_urn; /* child.school_urn when a string, else NULL */
+    size_t school_urn_len;
+    const char *family_id; /* family.id when a string (maybe empty), else NULL */
+    size_t family_id_len;
+    struct civil_date dob, edd; /* when dob_valid / edd_valid */
+    char district[5];           /* child.postcode's outward code, "" when none */
+    signed char level;          /* level_of_need when a whole number 1-4, else 0 */
+    bool has_level;             /* level_of_need present */
+    bool has_child_id;          /* child.id present */
+    bool has_dob, dob_valid;    /* child.date_of_birth present / a YYYY-MM-DD date */
+    bool has_edd, edd_valid;    /* child.expected_due_date present / a YYYY-MM-DD date */
+    bool immediate_risk;        /* safeguarding.immediate_risk is true */
+    bool early_help;            /* family.consent.early_help is true */
+    bool send;                  /* child.send is true */
+};
+
 struct event {
     json_t *root; /* owned */
     enum event_type type;
@@ -64,6 +89,9 @@ struct event {
     /* appointment.booked / appointment.cancelled */
     const char *appointment_id;
     int64_t appointment_starts_at_ms; /* booked only */
+
+    /* referral.received */
+    struct event_referral ref;
 };
 
 /* Run checks 1-8 on one message. max_bytes is the configured size limit. Returns
