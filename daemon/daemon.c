@@ -33,7 +33,10 @@ enum run_state { RUNNING, DRAINING, CLOSING };
 
 struct daemon {
     struct event_base *base;
-    struct config *cfg;
+    /* boot: the start-up configuration, kept for the whole run because the Kafka client,
+     * the case store and the outbox borrow it (their settings take effect at the next
+     * start). cfg: the latest accepted one (policy, log); equal to boot until a reload. */
+    struct config *boot, *cfg;
     struct policy *policy;
     struct kafka *k;
     struct sink *sink;
@@ -234,9 +237,9 @@ static void reload(struct daemon *d)
         config_free(ncfg);
         goto done;
     }
-    if (kafka_settings_differ(d->cfg, ncfg))
+    if (kafka_settings_differ(d->boot, ncfg))
         log_warn("kafka settings changed; they take effect at the next start");
-    if (str_differs(d->cfg->database.conninfo, ncfg->database.conninfo))
+    if (str_differs(d->boot->database.conninfo, ncfg->database.conninfo))
         log_warn("database settings changed; they take effect at the next start");
     /* Swap: intake and the sink (the case store) borrow the policy; nothing keeps pointers
      * into the old one beyond a call (no decision outlives a batch). */
@@ -245,7 +248,8 @@ static void reload(struct daemon *d)
         d->sink->ops->set_policy(d->sink->impl, np);
     policy_free(d->policy);
     d->policy = np;
-    config_free(d->cfg);
+    if (d->cfg != d->boot)
+        config_free(d->cfg);
     d->cfg = ncfg;
     log_setup((enum log_level)ncfg->log.level, ncfg->log.format, NULL);
     log_info("configuration reloaded", "rules", ncfg->routing.rules, "directory",
@@ -328,7 +332,9 @@ static void teardown(struct daemon *d)
     outbox_free(d->ob);
     kafka_free(d->k);
     policy_free(d->policy);
-    config_free(d->cfg);
+    if (d->cfg != d->boot)
+        config_free(d->cfg);
+    config_free(d->boot);
     if (d->base != NULL)
         event_base_free(d->base);
 }
@@ -337,7 +343,7 @@ int daemon_run(struct config *cfg)
 {
     struct daemon d = {0};
     char err[1024];
-    d.cfg = cfg;
+    d.boot = d.cfg = cfg;
     d.rc = EX_OK;
 
     char *errs = malloc(ERRS_LEN);
