@@ -12,7 +12,8 @@ set -u
 . "$FRONTDOOR_SOURCE_DIR/tests/integration/kafka_lib.sh"
 tmp=$(mktemp -d)
 FD_PID=
-trap '[ -n "$FD_PID" ] && kill -KILL "$FD_PID" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap '[ -n "$FD_PID" ] && kill -KILL "$FD_PID" 2>/dev/null; drop_database; [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
+make_database "embedded-$$-$RANDOM"
 
 # config FILE RULES [extra kafka lines]: the embedded cluster with the default topics
 config() {
@@ -22,6 +23,7 @@ config() {
         printf '[kafka]\nbrokers = embedded\nembedded_partitions = 2\n'
         printf 'rdkafka.session.timeout.ms = 6000\n'
         for line in "$@"; do echo "$line"; done
+        printf '[database]\nconninfo = %s\n' "$FD_DB_CONNINFO"
         printf '[routing]\nrules = %s\n' "$rules"
         printf 'directory = %s/config/directory.json\n' "$FRONTDOOR_SOURCE_DIR"
         printf 'templates = %s/config/templates\n' "$FRONTDOOR_SOURCE_DIR"
@@ -32,6 +34,7 @@ config() {
 }
 rules="$FRONTDOOR_SOURCE_DIR/config/frontdoor.rules"
 config "$tmp/fd.conf" "$rules"
+migrate "$tmp/fd.conf"
 
 start_daemon "$tmp/fd.conf" "$tmp/d.log"
 expect_output 'msg="kafka embedded cluster started" bootstrap=127\.0\.0\.1:[0-9]+ partitions=2' cat "$tmp/d.log"

@@ -14,6 +14,7 @@ cleanup() {
     [ -n "$FD_PID" ] && kill -KILL "$FD_PID" 2>/dev/null
     exec 3>&- 2>/dev/null
     [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
+    drop_database
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -57,7 +58,9 @@ PY
 }
 
 referrals 1 10
+make_database "$run-$$-$RANDOM"
 write_config "$tmp/fd.conf" "$B" "$run"
+migrate "$tmp/fd.conf"
 start_daemon "$tmp/fd.conf" "$tmp/daemon.log"
 expect_eq 10 "$(count_messages "$B" $run.decisions 10 20)" "decisions before the loss"
 sleep 2 # committed

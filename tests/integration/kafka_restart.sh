@@ -13,8 +13,10 @@ B=$FD_KAFKA_BOOTSTRAP
 run="it-restart-$$-$RANDOM"
 tmp=$(mktemp -d)
 FD_PID=
-trap '[ -n "$FD_PID" ] && kill -KILL "$FD_PID" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap '[ -n "$FD_PID" ] && kill -KILL "$FD_PID" 2>/dev/null; drop_database; rm -rf "$tmp"' EXIT
+make_database "$run-$$-$RANDOM"
 write_config "$tmp/fd.conf" "$B" "$run"
+migrate "$tmp/fd.conf"
 create_topics "$B" "$run"
 
 # referrals FROM TO: sample referral 1 with ids REF-RS-FROM..TO, produced keyed by id
