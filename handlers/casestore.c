@@ -967,6 +967,8 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
         }
         if (dup) {
             m->outcome = dup_held ? CASESTORE_HELD : CASESTORE_DUPLICATE;
+            if (!dup_held)
+                log_info("duplicate event ignored", "event", m->event_id);
             if (m->from_hold && !dup_held)
                 rc = w_unhold(w, m) < 0 ? -1 : 0;
             continue;
