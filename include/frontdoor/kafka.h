@@ -14,10 +14,15 @@
  * partition forgets its in-flight messages: their later completions store nothing, and
  * the next owner consumes them again.
  *
- * Backpressure: when the messages in flight reach a bound (or the owner holds, e.g. the
- * database is down) every assigned partition is paused; polling goes on, so rebalances
- * are still served, and consumption resumes by itself when the count falls. librdkafka's
- * own prefetch queue is bounded too (queued.max.messages.kbytes, fetch.max.bytes).
+ * Backpressure: the messages of every assigned partition are forwarded to a queue of
+ * their own, taken only while fewer than a bound are in flight; the consumer's event
+ * queue (rebalances, errors, commits) is always served. At the bound, messages wait in
+ * librdkafka's bounded prefetch (queued.min.messages, queued.max.messages.kbytes), which
+ * also stops fetching. When nothing completes for a whole second at the bound (the
+ * downstream is stalled), or the owner holds (the database is down), every assigned
+ * partition is paused as well; polling goes on and consumption resumes by itself when
+ * the count falls to half. Pausing is kept for real stalls because it throws librdkafka's
+ * prefetched messages away and fetching restarts only after a delay.
  *
  * kafka.brokers = embedded starts librdkafka's mock cluster in-process, with the four
  * topics created. [kafka] rdkafka.* keys pass through to both clients.
