@@ -128,6 +128,27 @@ size_t db_round_count(const struct db_round *r)
     return r->n;
 }
 
+int db_round_take(struct db_round *dst, struct db_round *src)
+{
+    size_t base = dst->n;
+    if (dst->n + src->n > dst->cap) {
+        size_t cap = dst->cap ? dst->cap : 16;
+        while (cap < dst->n + src->n)
+            cap *= 2;
+        struct db_stmt *s = realloc(dst->stmts, cap * sizeof *s);
+        if (s == NULL)
+            return -1;
+        dst->stmts = s;
+        dst->cap = cap;
+    }
+    if (src->n > 0)
+        memcpy(dst->stmts + dst->n, src->stmts, src->n * sizeof *src->stmts);
+    dst->n += src->n;
+    src->n = 0; /* the statements' buffers now belong to dst */
+    db_round_reset(src);
+    return (int)base;
+}
+
 PGresult *db_round_result(const struct db_round *r, size_t i)
 {
     return i < r->n ? r->stmts[i].result : NULL;
@@ -463,7 +484,10 @@ static void conn_established(struct db *db)
     }
     db->state = CONN_CHECKING;
     db_round_reset(&db->check);
+    /* jit off: the daemon's statements are short, and a JIT compile triggered by a
+     * pessimistic estimate costs far more than the statement itself */
     if (db_round_addv(&db->check, migrations_version_sql, 0, NULL) < 0 ||
+        db_round_addv(&db->check, "SET jit = off", 0, NULL) < 0 ||
         send_round(db, &db->check, check_done, db) != 0)
         conn_drop(db, "connection lost");
 }

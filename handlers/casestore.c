@@ -7,7 +7,11 @@
  *            touches and the history of its children and families; held referral ids.
  *   (C)      every event in order against a batch-local copy of those cases, so later
  *            events of the batch see the effects of earlier ones;
- *   round 2: the writes, then COMMIT.
+ *   round 2: the writes, then COMMIT. Rows that only add (processed events, cases,
+ *            decisions, audit, outbox) go as one multi-row statement per table
+ *            (dbbulk.h), ahead of the statements that change rows, which keep the
+ *            batch's order; an update can only touch a case inserted earlier, so
+ *            putting every insert first keeps the meaning and saves a statement per row.
  * Completion callbacks run only after COMMIT. Any failure rolls back and retries the
  * same events (halving the batch so one bad event cannot hold many back).
  */
@@ -18,9 +22,11 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "frontdoor/caltime.h"
 #include "frontdoor/casestore.h"
+#include "frontdoor/dbbulk.h"
 #include "frontdoor/log.h"
 
 /* ---------------------------------------------------------------- SQL (parameters only) */
@@ -35,11 +41,13 @@ static const char *const SQL_LOCK =
     "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h "
     "FROM jsonb_array_elements_text($1::jsonb) AS k) s ORDER BY h";
 
-/* NULL: never seen; true: seen with this body; false: seen with another body. */
+/* One row per event of the batch, in order (bodies hashed here, SHA-256): processed
+ * before (NULL: never; true: with this body; false: with another body), and held
+ * before (the same). */
 static const char *const SQL_SEEN =
-    "SELECT (SELECT body_sha256 = sha256($2::bytea) FROM processed_events "
-    "WHERE event_id = $1::uuid), "
-    "(SELECT sha256(body) = sha256($2::bytea) FROM held_events WHERE event_id = $1::uuid)";
+    "SELECT (SELECT p.body_sha256 = x.h FROM processed_events p WHERE p.event_id = x.e),\n"
+    "       (SELECT sha256(he.body) = x.h FROM held_events he WHERE he.event_id = x.e)\n"
+    "FROM unnest($1::uuid[], $2::bytea[]) WITH ORDINALITY AS x(e, h, i) ORDER BY x.i";
 
 /* A held event being retried: still there (else another daemon resolved it), and
  * whether its time is up. */
@@ -47,35 +55,49 @@ static const char *const SQL_HELD_ROW =
     "SELECT give_up_at <= now() FROM held_events WHERE event_id = $1::uuid FOR UPDATE";
 
 /* The cases the batch names, and every case of the same children and families
- * (including those of the cases named by case events). */
+ * (including those of the cases named by case events). Every step is an index lookup
+ * per id (LATERAL ... OFFSET 0 keeps the planner from a scan of the whole table when
+ * its estimates are off), so the cost follows the batch, not the table. */
 static const char *const SQL_CASES =
-    "WITH ids AS (SELECT jsonb_array_elements_text($1::jsonb) AS id),\n"
+    "WITH ids AS MATERIALIZED (SELECT DISTINCT jsonb_array_elements_text($1::jsonb) AS id),\n"
+    " named AS MATERIALIZED (SELECT x.* FROM ids, LATERAL (SELECT c.referral_id, c.child_id,"
+    " c.family_id FROM cases c WHERE c.referral_id = ids.id OFFSET 0) x),\n"
     " kids AS (SELECT jsonb_array_elements_text($2::jsonb) AS id\n"
-    "          UNION SELECT child_id FROM cases WHERE referral_id IN (SELECT id FROM ids)),\n"
+    "          UNION SELECT child_id FROM named WHERE child_id IS NOT NULL),\n"
     " fams AS (SELECT jsonb_array_elements_text($3::jsonb) AS id\n"
-    "          UNION SELECT family_id FROM cases WHERE referral_id IN (SELECT id FROM ids))\n"
-    "SELECT referral_id, child_id, family_id, state, route, destination,\n"
-    "       (extract(epoch FROM decided_at) * 1000)::int8,\n"
-    "       (extract(epoch FROM closed_at) * 1000)::int8, locality_id, hub_id,\n"
-    "       CASE WHEN referral_id IN (SELECT id FROM ids)\n"
-    "            THEN convert_from(referral_body, 'UTF8') END\n"
-    "FROM cases WHERE referral_id IN (SELECT id FROM ids)\n"
-    "   OR child_id IN (SELECT id FROM kids) OR family_id IN (SELECT id FROM fams)";
+    "          UNION SELECT family_id FROM named WHERE family_id IS NOT NULL),\n"
+    " hits AS (SELECT referral_id FROM named\n"
+    "   UNION SELECT x.referral_id FROM kids, LATERAL (SELECT c.referral_id FROM cases c"
+    " WHERE c.child_id = kids.id OFFSET 0) x\n"
+    "   UNION SELECT x.referral_id FROM fams, LATERAL (SELECT c.referral_id FROM cases c"
+    " WHERE c.family_id = fams.id OFFSET 0) x)\n"
+    "SELECT c.referral_id, c.child_id, c.family_id, c.state, c.route, c.destination,\n"
+    "       (extract(epoch FROM c.decided_at) * 1000)::int8,\n"
+    "       (extract(epoch FROM c.closed_at) * 1000)::int8, c.locality_id, c.hub_id,\n"
+    "       CASE WHEN c.referral_id IN (SELECT id FROM ids)\n"
+    "            THEN convert_from(c.referral_body, 'UTF8') END\n"
+    "FROM hits, LATERAL (SELECT * FROM cases c WHERE c.referral_id = hits.referral_id"
+    " OFFSET 0) c";
 
 static const char *const SQL_HELD_REFS =
     "SELECT DISTINCT referral_id FROM held_events "
     "WHERE referral_id IN (SELECT jsonb_array_elements_text($1::jsonb))";
 
+/* The multi-row inserts of round 2 (dbbulk.h): one array parameter per column. */
 static const char *const SQL_INSERT_PROCESSED =
-    "INSERT INTO processed_events (event_id, body_sha256, topic, referral_id, outcome) "
-    "VALUES ($1::uuid, sha256($2::bytea), $3, $4, $5)";
+    "INSERT INTO processed_events (event_id, body_sha256, topic, referral_id, outcome)\n"
+    "SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[], $4::text[], $5::text[])";
+#define NCOL_PROCESSED 5
 
 static const char *const SQL_INSERT_CASE =
     "INSERT INTO cases (referral_id, child_id, family_id, state, route, destination, priority,"
     " rule, level_of_need, received_at, decided_at, decision_due_at, closed_at, locality_id,"
-    " hub_id, referral_event_id, referral_body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-    " $9::smallint, $10::timestamptz, $11::timestamptz, $12::timestamptz, $13::timestamptz,"
-    " $14, $15, $16::uuid, $17::bytea)";
+    " hub_id, referral_event_id, referral_body)\n"
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+    " $6::text[], $7::text[], $8::text[], $9::smallint[], $10::timestamptz[],"
+    " $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::text[], $15::text[],"
+    " $16::uuid[], $17::bytea[])";
+#define NCOL_CASE 17
 
 static const char *const SQL_UPDATE_ROUTE =
     "UPDATE cases SET state = $2, route = $3, destination = $4, priority = $5, rule = $6,"
@@ -88,22 +110,28 @@ static const char *const SQL_CLOSE_CASE =
 
 static const char *const SQL_INSERT_DECISION =
     "INSERT INTO decisions (referral_id, cause_event_id, event_id, route, destination,"
-    " priority, rule, reasons, state, decided_at, decision_due_at) VALUES ($1, $2::uuid,"
-    " $3::uuid, $4, $5, $6, $7, $8::jsonb, $9, $10::timestamptz, $11::timestamptz)";
+    " priority, rule, reasons, state, decided_at, decision_due_at)\n"
+    "SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],"
+    " $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[],"
+    " $11::timestamptz[])";
+#define NCOL_DECISION 11
 
+/* Ordered, so the audit of a case reads in the order things happened. */
 static const char *const SQL_INSERT_AUDIT =
-    "INSERT INTO audit_log (referral_id, event_id, action, from_state, to_state)"
-    " VALUES ($1, $2::uuid, $3, $4, $5)";
+    "INSERT INTO audit_log (referral_id, event_id, action, from_state, to_state)\n"
+    "SELECT r, e, a, f, t FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[],"
+    " $5::text[]) WITH ORDINALITY AS x(r, e, a, f, t, i) ORDER BY x.i";
+#define NCOL_AUDIT 5
 
-static const char *const SQL_OUTBOX_DECISION =
-    "INSERT INTO outbox (dedupe_key, kind, msg_key, payload) VALUES ($1, 'decision',"
-    " $2::bytea, $3::bytea)";
-
-/* A DLQ message may be written again when the same offset is consumed again (an
+/* Ordered: the publisher produces by id, so a case's decisions keep their order. A DLQ
+ * message may be written again when the same offset is consumed again (an
  * event_id_reused event is never marked processed): the dedupe key absorbs it. */
-static const char *const SQL_OUTBOX_DLQ =
-    "INSERT INTO outbox (dedupe_key, kind, msg_key, payload, headers) VALUES ($1, 'dlq',"
-    " $2::bytea, $3::bytea, $4::jsonb) ON CONFLICT (dedupe_key) DO NOTHING";
+static const char *const SQL_INSERT_OUTBOX =
+    "INSERT INTO outbox (dedupe_key, kind, msg_key, payload, headers)\n"
+    "SELECT k, kind, mk, pl, coalesce(h, '[]') FROM unnest($1::text[], $2::text[],"
+    " $3::bytea[], $4::bytea[], $5::jsonb[]) WITH ORDINALITY AS x(k, kind, mk, pl, h, i)"
+    " ORDER BY x.i ON CONFLICT (dedupe_key) DO NOTHING";
+#define NCOL_OUTBOX 5
 
 static const char *const SQL_HOLD =
     "INSERT INTO held_events (event_id, referral_id, topic, source_partition, source_offset,"
@@ -137,8 +165,9 @@ struct msg {
     bool from_hold;
     char event_id[37];
     char referral_id[72];
+    unsigned char sha[32]; /* SHA-256 of body */
     /* per attempt */
-    int st_seen, st_held_row;
+    int st_held_row;
     enum casestore_outcome outcome;
     enum event_error error;
     bool has_decision;
@@ -175,6 +204,9 @@ struct casestore {
     size_t batch_limit;
     int failures;
     struct db_round *r1, *r2, *rb;
+    struct db_round *r2rows; /* round 2's row-changing statements, in batch order */
+    int st_seen;
+    struct dbbulk *b_seen, *b_processed, *b_case, *b_decision, *b_audit, *b_outbox;
     struct bcase *cases;
     size_t n_cases, cap_cases;
     int st_cases, st_held_refs;
@@ -419,27 +451,29 @@ static const char *ts_or_null(bool has, int64_t ms, char *buf)
     return has ? caltime_format_utc_ms(ms, buf) : NULL;
 }
 
-static int w_processed(struct db_round *r, const struct msg *m, const char *outcome)
+static int w_processed(struct casestore *cs, const struct msg *m, const char *outcome)
 {
-    struct params p = {.n = 0};
-    p_text(&p, m->event_id);
-    p_bytes(&p, m->body, m->len);
-    p_text(&p, m->topic);
-    p_text(&p, m->referral_id[0] ? m->referral_id : NULL);
-    p_text(&p, outcome);
-    return add(r, SQL_INSERT_PROCESSED, &p);
+    const char *v[NCOL_PROCESSED] = {m->event_id, (const char *)m->sha, m->topic,
+                                     m->referral_id[0] ? m->referral_id : NULL, outcome};
+    const long lens[NCOL_PROCESSED] = {-1, (long)sizeof m->sha, -1, -1, -1};
+    return dbbulk_add(cs->b_processed, v, lens);
 }
 
-static int w_audit(struct db_round *r, const struct msg *m, const char *action, const char *from,
+static int w_audit(struct casestore *cs, const struct msg *m, const char *action, const char *from,
                    const char *to)
 {
-    struct params p = {.n = 0};
-    p_text(&p, m->referral_id);
-    p_text(&p, m->event_id);
-    p_text(&p, action);
-    p_text(&p, from);
-    p_text(&p, to);
-    return add(r, SQL_INSERT_AUDIT, &p);
+    const char *v[NCOL_AUDIT] = {m->referral_id, m->event_id, action, from, to};
+    return dbbulk_add(cs->b_audit, v, NULL);
+}
+
+/* An outbox message: kind "decision" or "dlq"; headers a JSON array or NULL. */
+static int w_outbox(struct casestore *cs, const char *dedupe_key, const char *kind, const char *key,
+                    const char *payload, size_t len, const char *headers)
+{
+    const char *v[NCOL_OUTBOX] = {dedupe_key, kind, key, payload, headers};
+    const long lens[NCOL_OUTBOX] = {-1, -1, key ? (long)strlen(key) : -1, (long)len, -1};
+    cs->new_outbox = true;
+    return dbbulk_add(cs->b_outbox, v, lens);
 }
 
 static int w_unhold(struct db_round *r, const struct msg *m)
@@ -450,8 +484,7 @@ static int w_unhold(struct db_round *r, const struct msg *m)
 }
 
 /* The decision row and its frontdoor.decisions outbox message. */
-static int w_decision(struct casestore *cs, struct db_round *r, const struct msg *m,
-                      const struct decision *d)
+static int w_decision(struct casestore *cs, const struct msg *m, const struct decision *d)
 {
     char uuid[37], decided[32], due[32];
     casestore_new_uuid(uuid);
@@ -466,37 +499,30 @@ static int w_decision(struct casestore *cs, struct db_round *r, const struct msg
         casestore_decision_message(uuid, raw ? raw : m->event_id, m->referral_id, d, cs->now_ms);
     int rc = -1;
     if (reasons && msg) {
-        struct params p = {.n = 0};
-        p_text(&p, m->referral_id);
-        p_text(&p, m->event_id);
-        p_text(&p, uuid);
-        p_text(&p, rules_route_name(d->route));
-        p_text(&p, d->destination);
-        p_text(&p, rules_priority_name(d->priority));
-        p_text(&p, d->rule);
-        p_text(&p, reasons);
-        p_text(&p, rules_state_name(d->state));
-        p_text(&p, decided);
-        p_text(&p, due_s);
-        rc = add(r, SQL_INSERT_DECISION, &p);
+        const char *v[NCOL_DECISION] = {m->referral_id,
+                                        m->event_id,
+                                        uuid,
+                                        rules_route_name(d->route),
+                                        d->destination,
+                                        rules_priority_name(d->priority),
+                                        d->rule,
+                                        reasons,
+                                        rules_state_name(d->state),
+                                        decided,
+                                        due_s};
+        rc = dbbulk_add(cs->b_decision, v, NULL);
         char key[64];
         snprintf(key, sizeof key, "decision:%s", m->event_id);
-        struct params q = {.n = 0};
-        p_text(&q, key);
-        p_bytes(&q, m->referral_id, strlen(m->referral_id));
-        p_bytes(&q, msg, strlen(msg));
-        if (rc >= 0)
-            rc = add(r, SQL_OUTBOX_DECISION, &q);
+        if (rc == 0)
+            rc = w_outbox(cs, key, "decision", m->referral_id, msg, strlen(msg), NULL);
     }
     free(reasons);
     free(msg);
-    cs->new_outbox = true;
     return rc < 0 ? -1 : 0;
 }
 
 /* A rejected event: its DLQ message goes to the outbox (headers as events.md says). */
-static int w_dlq(struct casestore *cs, struct db_round *r, const struct msg *m, enum event_error e,
-                 const char *detail)
+static int w_dlq(struct casestore *cs, const struct msg *m, enum event_error e, const char *detail)
 {
     char part[16], off[24], key[400];
     snprintf(part, sizeof part, "%d", (int)m->src.partition);
@@ -508,19 +534,10 @@ static int w_dlq(struct casestore *cs, struct db_round *r, const struct msg *m, 
     char *hs = h ? json_dumps(h, JSON_COMPACT) : NULL;
     json_decref(h);
     int rc = -1;
-    if (hs) {
-        struct params p = {.n = 0};
-        p_text(&p, key);
-        if (m->referral_id[0])
-            p_bytes(&p, m->referral_id, strlen(m->referral_id));
-        else
-            p_text(&p, NULL);
-        p_bytes(&p, m->body, m->len);
-        p_text(&p, hs);
-        rc = add(r, SQL_OUTBOX_DLQ, &p);
-    }
+    if (hs)
+        rc = w_outbox(cs, key, "dlq", m->referral_id[0] ? m->referral_id : NULL, m->body, m->len,
+                      hs);
     free(hs);
-    cs->new_outbox = true;
     return rc < 0 ? -1 : 0;
 }
 
@@ -549,8 +566,8 @@ static int reject(struct casestore *cs, struct db_round *r, struct msg *m, enum 
 {
     m->outcome = CASESTORE_REJECTED;
     m->error = e;
-    int rc = w_dlq(cs, r, m, e, detail);
-    if (rc == 0 && mark_processed && w_processed(r, m, event_error_code(e)) < 0)
+    int rc = w_dlq(cs, m, e, detail);
+    if (rc == 0 && mark_processed && w_processed(cs, m, event_error_code(e)) < 0)
         rc = -1;
     if (rc == 0 && m->from_hold && w_unhold(r, m) < 0)
         rc = -1;
@@ -623,27 +640,30 @@ static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
     char received[32], decided[32], due[32], closed[32], level[8];
     int lvl = level_of(ev);
     snprintf(level, sizeof level, "%d", lvl);
-    struct params p = {.n = 0};
-    p_text(&p, m->referral_id);
-    p_text(&p, child);
-    p_text(&p, family);
-    p_text(&p, rules_state_name(d->state));
-    p_text(&p, rules_route_name(d->route));
-    p_text(&p, d->destination);
-    p_text(&p, rules_priority_name(d->priority));
-    p_text(&p, d->rule);
-    p_text(&p, lvl ? level : NULL);
-    p_text(&p, caltime_format_utc_ms(ev->occurred_at_ms, received));
-    p_text(&p, caltime_format_utc_ms(cs->now_ms, decided));
-    p_text(&p, ts_or_null(d->has_due, d->due_at_s * 1000, due));
-    p_text(&p, ts_or_null(d->state == CASE_CLOSED, ev->occurred_at_ms, closed));
-    p_text(&p, locality);
-    p_text(&p, hub);
-    p_text(&p, m->event_id);
-    p_bytes(&p, m->body, m->len);
-    if (w_processed(r, m, "routed") < 0 || add(r, SQL_INSERT_CASE, &p) < 0 ||
-        w_decision(cs, r, m, d) < 0 ||
-        w_audit(r, m, "referral.received", NULL, rules_state_name(d->state)) < 0)
+    const char *v[NCOL_CASE] = {m->referral_id,
+                                child,
+                                family,
+                                rules_state_name(d->state),
+                                rules_route_name(d->route),
+                                d->destination,
+                                rules_priority_name(d->priority),
+                                d->rule,
+                                lvl ? level : NULL,
+                                caltime_format_utc_ms(ev->occurred_at_ms, received),
+                                caltime_format_utc_ms(cs->now_ms, decided),
+                                ts_or_null(d->has_due, d->due_at_s * 1000, due),
+                                ts_or_null(d->state == CASE_CLOSED, ev->occurred_at_ms, closed),
+                                locality,
+                                hub,
+                                m->event_id,
+                                m->body};
+    long lens[NCOL_CASE];
+    for (int i = 0; i < NCOL_CASE; i++)
+        lens[i] = -1;
+    lens[NCOL_CASE - 1] = (long)m->len;
+    if (w_processed(cs, m, "routed") < 0 || dbbulk_add(cs->b_case, v, lens) < 0 ||
+        w_decision(cs, m, d) < 0 ||
+        w_audit(cs, m, "referral.received", NULL, rules_state_name(d->state)) < 0)
         return -1;
     cs->new_case = true;
     log_info("referral routed", "event", m->event_id, "referral", m->referral_id, "route",
@@ -715,7 +735,7 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         p_text(&p, caltime_format_utc_ms(cs->now_ms, t1));
         p_text(&p, ts_or_null(d->has_due, d->due_at_s * 1000, t2));
         p_text(&p, ts_or_null(d->state == CASE_CLOSED, ev->occurred_at_ms, t3));
-        if (add(r, SQL_UPDATE_ROUTE, &p) < 0 || w_decision(cs, r, m, d) < 0)
+        if (add(r, SQL_UPDATE_ROUTE, &p) < 0 || w_decision(cs, m, d) < 0)
             return -1;
         log_info("case re-routed", "event", m->event_id, "referral", m->referral_id, "type", type,
                  "route", rules_route_name(d->route), "destination", d->destination, "rule",
@@ -735,8 +755,8 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         log_info("case event applied", "event", m->event_id, "referral", m->referral_id, "type",
                  type);
     }
-    if (w_processed(r, m, casestore_outcome_name(m->outcome)) < 0 ||
-        w_audit(r, m, type, rules_state_name(from), rules_state_name(c->state)) < 0 ||
+    if (w_processed(cs, m, casestore_outcome_name(m->outcome)) < 0 ||
+        w_audit(cs, m, type, rules_state_name(from), rules_state_name(c->state)) < 0 ||
         (m->from_hold && w_unhold(r, m) < 0))
         return -1;
     if (m->from_hold)
@@ -856,8 +876,10 @@ static void round2_done(void *arg, struct db_round *r, enum db_status st)
     }
     cs->n_batch = 0;
     bool outbox = cs->new_outbox;
-    if (cs->new_case || cs->released_hold)
-        cs->scan_due = true; /* held events may now find their case */
+    /* held events may now find their case; none known held: the periodic scan will do
+     * (it also finds what other daemons hold) */
+    if ((cs->new_case || cs->released_hold) && cs->held_count != 0)
+        cs->scan_due = true;
     batch_end(cs);
     if (outbox && cs->opt.on_outbox)
         cs->opt.on_outbox(cs->opt.arg);
@@ -904,8 +926,12 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
     PGresult *held = cs->st_held_refs >= 0 ? db_round_result(r, (size_t)cs->st_held_refs) : NULL;
 
     cs->now_ms = wall_ms();
-    struct db_round *w = cs->r2;
+    struct db_round *w = cs->r2rows;
     db_round_reset(w);
+    struct dbbulk *bulks[] = {cs->b_processed, cs->b_case, cs->b_decision, cs->b_audit,
+                              cs->b_outbox};
+    for (size_t i = 0; i < sizeof bulks / sizeof bulks[0]; i++)
+        dbbulk_reset(bulks[i]);
     int rc = 0;
     for (size_t i = 0; i < cs->n_batch && rc == 0; i++) {
         struct msg *m = cs->batch[i];
@@ -938,9 +964,9 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
                 reused = true;
             }
         }
-        PGresult *sr = db_round_result(r, (size_t)m->st_seen);
-        const char *proc = PQgetisnull(sr, 0, 0) ? NULL : PQgetvalue(sr, 0, 0);
-        const char *held_same = PQgetisnull(sr, 0, 1) ? NULL : PQgetvalue(sr, 0, 1);
+        PGresult *sr = db_round_result(r, (size_t)cs->st_seen);
+        const char *proc = PQgetisnull(sr, (int)i, 0) ? NULL : PQgetvalue(sr, (int)i, 0);
+        const char *held_same = PQgetisnull(sr, (int)i, 1) ? NULL : PQgetvalue(sr, (int)i, 1);
         if (!dup && !reused && proc) {
             if (strcmp(proc, "t") == 0)
                 dup = true;
@@ -987,13 +1013,21 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
             behind = strcmp(PQgetvalue(held, k, 0), m->referral_id) == 0;
         rc = do_case_event(cs, w, m, expired, behind);
     }
-    if (rc == 0 && db_round_addv(w, SQL_COMMIT, 0, NULL) < 0)
+    /* the inserts first (see the top of the file), then the changes in order */
+    struct db_round *out = cs->r2;
+    db_round_reset(out);
+    for (size_t i = 0; i < sizeof bulks / sizeof bulks[0] && rc == 0; i++)
+        if (dbbulk_flush(bulks[i], out) == -1)
+            rc = -1;
+    if (rc == 0 && db_round_take(out, w) < 0)
+        rc = -1;
+    if (rc == 0 && db_round_addv(out, SQL_COMMIT, 0, NULL) < 0)
         rc = -1;
     if (rc != 0) {
         batch_failed(cs, "batch planning", NULL, DB_ERROR);
         return;
     }
-    if (db_submit(cs->db, w, round2_done, cs) != 0) {
+    if (db_submit(cs->db, out, round2_done, cs) != 0) {
         batch_requeue(cs);
         batch_end(cs);
     }
@@ -1061,21 +1095,25 @@ static void batch_start(struct casestore *cs)
     const char *lp[1] = {s_locks};
     if (rc == 0 && db_round_addv(r, SQL_LOCK, 1, lp) < 0)
         rc = -1;
+    dbbulk_reset(cs->b_seen);
     for (size_t i = 0; i < cs->n_batch && rc == 0; i++) {
         struct msg *m = cs->batch[i];
-        struct params p = {.n = 0};
-        p_text(&p, m->event_id);
-        p_bytes(&p, m->body, m->len);
-        m->st_seen = add(r, SQL_SEEN, &p);
+        EVP_Digest(m->body, m->len, m->sha, NULL, EVP_sha256(), NULL);
+        const char *v[2] = {m->event_id, (const char *)m->sha};
+        const long lens[2] = {-1, (long)sizeof m->sha};
         m->st_held_row = -1;
-        if (m->from_hold) {
+        if (dbbulk_add(cs->b_seen, v, lens) < 0)
+            rc = -1;
+        if (rc == 0 && m->from_hold) {
             struct params q = {.n = 0};
             p_text(&q, m->event_id);
             m->st_held_row = add(r, SQL_HELD_ROW, &q);
+            if (m->st_held_row < 0)
+                rc = -1;
         }
-        if (m->st_seen < 0 || (m->from_hold && m->st_held_row < 0))
-            rc = -1;
     }
+    if (rc == 0 && (cs->st_seen = dbbulk_flush(cs->b_seen, r)) < 0)
+        rc = -1;
     const char *cp[3] = {s_ids, s_kids, s_fams};
     if (rc == 0 && (cs->st_cases = db_round_addv(r, SQL_CASES, 3, cp)) < 0)
         rc = -1;
@@ -1268,10 +1306,19 @@ int casestore_open(const struct casestore_options *opt, struct casestore **out, 
     cs->batch = calloc(cs->cap_batch, sizeof *cs->batch);
     cs->r1 = db_round_new();
     cs->r2 = db_round_new();
+    cs->r2rows = db_round_new();
+    cs->b_seen = dbbulk_new(SQL_SEEN, 2);
+    cs->b_processed = dbbulk_new(SQL_INSERT_PROCESSED, NCOL_PROCESSED);
+    cs->b_case = dbbulk_new(SQL_INSERT_CASE, NCOL_CASE);
+    cs->b_decision = dbbulk_new(SQL_INSERT_DECISION, NCOL_DECISION);
+    cs->b_audit = dbbulk_new(SQL_INSERT_AUDIT, NCOL_AUDIT);
+    cs->b_outbox = dbbulk_new(SQL_INSERT_OUTBOX, NCOL_OUTBOX);
     cs->ev_kick = event_new(opt->base, -1, 0, kick_cb, cs);
     cs->ev_retry = evtimer_new(opt->base, retry_cb, cs);
     cs->ev_scan = event_new(opt->base, -1, EV_PERSIST, scan_cb, cs);
-    if (!cs->batch || !cs->r1 || !cs->r2 || !cs->ev_kick || !cs->ev_retry || !cs->ev_scan) {
+    if (!cs->batch || !cs->r1 || !cs->r2 || !cs->r2rows || !cs->b_seen || !cs->b_processed ||
+        !cs->b_case || !cs->b_decision || !cs->b_audit || !cs->b_outbox || !cs->ev_kick ||
+        !cs->ev_retry || !cs->ev_scan) {
         snprintf(err, errlen, "out of memory");
         casestore_free(cs);
         return -1;
@@ -1314,6 +1361,13 @@ void casestore_free(struct casestore *cs)
     free(cs->batch);
     db_round_free(cs->r1);
     db_round_free(cs->r2);
+    db_round_free(cs->r2rows);
+    dbbulk_free(cs->b_seen);
+    dbbulk_free(cs->b_processed);
+    dbbulk_free(cs->b_case);
+    dbbulk_free(cs->b_decision);
+    dbbulk_free(cs->b_audit);
+    dbbulk_free(cs->b_outbox);
     if (cs->ev_kick)
         event_free(cs->ev_kick);
     if (cs->ev_retry)

@@ -58,6 +58,11 @@ int db_round_addv(struct db_round *r, const char *sql, int nparams, const char *
 
 size_t db_round_count(const struct db_round *r);
 
+/* Move every statement of src (not yet submitted) to the end of dst; src is left empty.
+ * Statement i of src becomes statement base + i of dst, where base is the count dst had,
+ * which is returned; -1 when out of memory (nothing moved). */
+int db_round_take(struct db_round *dst, struct db_round *src);
+
 /* The result of statement i after the callback (owned by the round), or NULL when the
  * statement did not run. */
 PGresult *db_round_result(const struct db_round *r, size_t i);

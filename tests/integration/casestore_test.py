@@ -556,9 +556,32 @@ def test_publish():
        "every decision and DLQ message published after its acknowledgement")
 
 
+# ------------------------------------------------------------------ values stored verbatim
+def test_verbatim():
+    # rows are written many to a statement as array literals: quotes, backslashes, braces,
+    # commas, the word NULL, empty strings and non-ASCII must come back exactly
+    db = new_db("verbatim")
+    conf = config_for(db)
+    eq(0, migrate(conf).returncode, "migrate")
+    odd = ['C-"quoted"', 'C-back\\slash\\', 'C-{brace},comma', 'NULL',
+           'C-\u00e9\u00e8-\u4e2d-\U0001f600', "C-'single'", 'C-tab\there', 'C-\\"mix\\"{}']
+    evs = [referral("REF-V-%d" % i, child, "F-" + child, name="verbatim:%d" % i)
+           for i, child in enumerate(odd)]
+    rc, res, _ = feed(conf, [write_events("verbatim.jsonl", evs)])
+    eq(0, rc, "feed exit status")
+    for i, child in enumerate(odd):
+        got = psql(db, "SELECT child_id || '|' || family_id FROM cases WHERE referral_id = 'REF-V-%d'" % i)
+        eq(child + "|F-" + child, got, "child and family ids stored verbatim (%r)" % child)
+        body = psql(db, "SELECT convert_from(referral_body, 'UTF8') FROM cases WHERE referral_id = 'REF-V-%d'" % i)
+        eq(json.dumps(evs[i]), body, "referral body stored byte for byte (%r)" % child)
+    eq(len(odd), count(db, "SELECT count(*) FROM decisions"), "one decision each")
+    eq(len(odd), count(db, "SELECT count(*) FROM outbox WHERE kind = 'decision'"), "one message each")
+
+
 def main():
     tests = [test_schema, test_publish, test_samples_and_replay, test_rejections, test_transitions, test_hold,
-             test_history, test_restart, test_db_restart, test_two_feeders]
+             test_history, test_restart, test_db_restart, test_two_feeders,
+             test_verbatim]
     only = sys.argv[1:]
     for t in tests:
         if only and t.__name__ not in only:
