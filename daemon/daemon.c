@@ -40,7 +40,8 @@ struct daemon {
     struct policy *policy;
     struct kafka *k;
     struct sink *sink;
-    struct casestore *cs; /* owned by sink */
+    struct casestore **cs; /* the stores: owned by the sink once it exists */
+    size_t n_cs;
     struct outbox *ob;
     struct intake *in;
     struct event *sig_term, *sig_int, *sig_hup, *tick, *stop_tick;
@@ -157,10 +158,15 @@ static void notify_ready(struct daemon *d)
     sd_notify(0, "READY=1");
 }
 
-/* The case store's connection is up (schema checked) or down: consume only while up. */
+/* A case store's connection is up (schema checked) or down: consume only while every
+ * store is up (an event may go to any of them). */
 static void on_db_ready(void *arg, bool ready, const char *reason)
 {
     struct daemon *d = arg;
+    for (size_t i = 0; ready && i < d->n_cs; i++)
+        ready = d->cs[i] != NULL && casestore_is_ready(d->cs[i]);
+    if (ready == d->db_ready)
+        return; /* nothing changed for the daemon as a whole */
     d->db_ready = ready;
     kafka_hold(d->k, !ready);
     if (ready) {
@@ -325,9 +331,11 @@ static void teardown(struct daemon *d)
     if (d->k != NULL)
         kafka_detach(d->k);
     if (d->sink != NULL)
-        d->sink->ops->destroy(d->sink->impl); /* frees the case store */
+        d->sink->ops->destroy(d->sink->impl); /* frees the case stores */
     else
-        casestore_free(d->cs);
+        for (size_t i = 0; i < d->n_cs; i++)
+            casestore_free(d->cs[i]);
+    free(d->cs);
     intake_free(d->in);
     outbox_free(d->ob);
     kafka_free(d->k);
@@ -364,7 +372,13 @@ int daemon_run(struct config *cfg)
         return EX_OSERR;
     }
     struct kafka_handlers h = {.on_message = on_message, .on_fatal = on_fatal, .arg = &d};
-    int kr = kafka_open(d.base, cfg, NULL, &h, &d.k, err, sizeof err);
+    /* Room for a batch on every case store and the next one filling behind it. */
+    struct kafka_limits lim = {
+        .pause_at_messages = (size_t)cfg->kafka.max_in_flight,
+        .resume_at_messages = (size_t)cfg->kafka.max_in_flight / 2,
+        .pause_at_bytes = KAFKA_DEFAULT_PAUSE_BYTES,
+    };
+    int kr = kafka_open(d.base, cfg, &lim, &h, &d.k, err, sizeof err);
     if (kr != 0) {
         log_error("kafka setup failed", "reason", err);
         teardown(&d);
@@ -388,12 +402,21 @@ int daemon_run(struct config *cfg)
         .on_outbox = on_outbox,
         .arg = &d,
     };
-    if (casestore_open(&co, &d.cs, err, sizeof err) != 0) {
-        log_error("database setup failed", "reason", err);
+    d.cs = calloc((size_t)cfg->database.connections, sizeof *d.cs);
+    if (d.cs == NULL) {
+        log_error("out of memory", "where", "start-up");
         teardown(&d);
-        return EX_UNAVAILABLE;
+        return EX_OSERR;
     }
-    if (casestore_sink_new(d.cs, &d.sink) != 0 ||
+    for (int i = 0; i < cfg->database.connections; i++) {
+        if (casestore_open(&co, &d.cs[i], err, sizeof err) != 0) {
+            log_error("database setup failed", "reason", err);
+            teardown(&d);
+            return EX_UNAVAILABLE;
+        }
+        d.n_cs++;
+    }
+    if (casestore_sink_new(d.cs, d.n_cs, &d.sink) != 0 ||
         intake_new(d.k, d.sink, cfg, d.policy, &d.in) != 0) {
         log_error("out of memory", "where", "start-up");
         teardown(&d);

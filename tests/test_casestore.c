@@ -3,10 +3,12 @@
  * database paths themselves are tested against PostgreSQL in tests/integration/casestore. */
 #include <check.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "frontdoor/casestore.h"
+#include "frontdoor/casestore_sink.h"
 #include "frontdoor/db.h"
 #include "frontdoor/migrations.h"
 
@@ -123,6 +125,25 @@ START_TEST(test_decision_message)
 }
 END_TEST
 
+/* Events of one referral always go to the same store; every store gets work. */
+START_TEST(test_sink_pick)
+{
+    ck_assert_uint_eq(casestore_sink_pick("REF-1", 1), 0);
+    ck_assert_uint_eq(casestore_sink_pick(NULL, 3), casestore_sink_pick("", 3));
+    size_t seen[4] = {0};
+    char id[32];
+    for (int i = 0; i < 400; i++) {
+        snprintf(id, sizeof id, "REF-2026-%06d", i);
+        size_t k = casestore_sink_pick(id, 4);
+        ck_assert_uint_lt(k, 4);
+        ck_assert_uint_eq(k, casestore_sink_pick(id, 4));
+        seen[k]++;
+    }
+    for (int k = 0; k < 4; k++)
+        ck_assert_msg(seen[k] > 50, "store %d got %zu of 400", k, seen[k]);
+}
+END_TEST
+
 START_TEST(test_outcome_names)
 {
     ck_assert_str_eq(casestore_outcome_name(CASESTORE_ROUTED), "routed");
@@ -141,6 +162,7 @@ static Suite *casestore_suite(void)
     tcase_add_test(tc, test_uuid_v4);
     tcase_add_test(tc, test_decision_message);
     tcase_add_test(tc, test_outcome_names);
+    tcase_add_test(tc, test_sink_pick);
     suite_add_tcase(s, tc);
     return s;
 }

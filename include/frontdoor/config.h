@@ -48,14 +48,16 @@ struct config {
         size_t max_message_bytes; /* events larger than this are too_large */
         int unknown_case_retry_s; /* how long a case event waits for its referral */
         int embedded_partitions;  /* partitions per topic of the embedded cluster */
+        int max_in_flight;        /* consumed events not yet durable, at most */
         struct kv_pair *rdkafka;  /* pass-through properties */
         size_t n_rdkafka;
     } kafka;
 
     struct {
         char *conninfo;
-        char *password; /* secret from password_file, or NULL */
-        int batch_max;  /* events per transaction at most */
+        char *password;  /* secret from password_file, or NULL */
+        int batch_max;   /* events per transaction at most */
+        int connections; /* case-store pipelines, each with its own connection */
     } database;
 
     struct channel_config email;
