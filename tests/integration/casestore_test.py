@@ -70,6 +70,9 @@ def psql(db, sql, *args):
 
 
 def conninfo(db):
+    """A database on the fixture server by name, or a whole connection string."""
+    if db.startswith("host="):
+        return db
     return BASE_CONNINFO.replace("dbname=frontdoor", "dbname=" + db)
 
 
@@ -498,7 +501,25 @@ def test_restart():
 
 
 def test_db_restart():
-    db = new_db("pgrestart")
+    # a server of this test's own: stopping the fixture's would fail the tests running
+    # beside this one
+    svc = os.path.join(TMP, "pg-private")
+    env = dict(os.environ, FRONTDOOR_SERVICES_DIR=svc)
+    services = os.path.join(SRC, "scripts", "services")
+    subprocess.run([services, "postgres", "start"], env=env, check=True, capture_output=True)
+    try:
+        db_restart_on(env, svc)
+    finally:
+        subprocess.run([services, "postgres", "stop"], env=env, capture_output=True)
+
+
+def db_restart_on(env, svc):
+    pg = {}
+    with open(os.path.join(svc, "postgres.env")) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            pg[k] = v.strip('"')
+    db = pg["FD_PG_CONNINFO"]
     conf = config_for(db)
     eq(0, migrate(conf).returncode, "migrate")
     evs = stream("PG", 150)
@@ -507,14 +528,14 @@ def test_db_restart():
                           "--drain-held", "--timeout", "150", path],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.6)
-    pg_ctl = [os.path.join(PG["FD_PG_BIN"], "pg_ctl"), "-D", os.path.join(PG["FD_PG_DIR"], "data")]
+    pg_ctl = [os.path.join(pg["FD_PG_BIN"], "pg_ctl"), "-D", os.path.join(pg["FD_PG_DIR"], "data")]
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     subprocess.run(as_pg + pg_ctl + ["-m", "fast", "-w", "stop"], check=True, capture_output=True)
     time.sleep(1.5)  # down for a while: the store must wait and retry
     # the same options as scripts/services starts it with (pg_ctl start does not keep them)
     opts = ("-c listen_addresses=127.0.0.1 -c port=%s -c unix_socket_directories=%s"
-            " -c max_connections=200" % (PG["FD_PG_PORT"], PG["FD_PG_DIR"]))
-    subprocess.run(as_pg + pg_ctl + ["-l", os.path.join(PG["FD_PG_DIR"], "server.log"), "-w",
+            " -c max_connections=200" % (pg["FD_PG_PORT"], pg["FD_PG_DIR"]))
+    subprocess.run(as_pg + pg_ctl + ["-l", os.path.join(pg["FD_PG_DIR"], "server.log"), "-w",
                                      "-o", opts, "start"], check=True, capture_output=True)
     out, err = p.communicate(timeout=200)
     eq(0, p.returncode, "feed survives a PostgreSQL restart")
