@@ -19,6 +19,7 @@
 #include <ini.h>
 
 #include "frontdoor/config.h"
+#include "frontdoor/http.h"
 #include "frontdoor/log.h"
 
 /* Error list: "file:line: message" lines in a caller's buffer. */
@@ -381,6 +382,15 @@ static int handler(void *user, const char *section, const char *name, const char
     return 1;
 }
 
+/* The line where a key was set, 0 when it was not (a default). */
+static int seen_line(const struct parse_state *st, const char *section, const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return st->seen[i];
+    return 0;
+}
+
 /* Cross-key checks that need the whole file. */
 static void validate(struct parse_state *st)
 {
@@ -410,8 +420,10 @@ static void validate(struct parse_state *st)
     if (cfg->email.provider == PROVIDER_SMTP && strncmp(cfg->email_smtp_url, "smtp://", 7) != 0 &&
         strncmp(cfg->email_smtp_url, "smtps://", 8) != 0)
         err_add(e, f, 0, "email.smtp_url must start with smtp:// or smtps://");
-    if (strchr(cfg->http.listen, ':') == NULL)
-        err_add(e, f, 0, "http.listen must be address:port");
+    char host[256], why[128];
+    int port;
+    if (http_parse_listen(cfg->http.listen, host, sizeof host, &port, why, sizeof why) != 0)
+        err_add(e, f, seen_line(st, "http", "listen"), "%s", why);
     /* A From header built from this must not be able to carry a second header. */
     if (strpbrk(cfg->email_from, "\r\n") != NULL || strchr(cfg->email_from, '@') == NULL)
         err_add(e, f, 0, "email.from must be one email address");
