@@ -22,6 +22,7 @@
 #include "frontdoor/caltime.h"
 #include "frontdoor/casestore.h"
 #include "frontdoor/log.h"
+#include "frontdoor/metrics.h"
 
 /* ---------------------------------------------------------------- SQL (parameters only) */
 
@@ -841,7 +842,14 @@ static void round2_done(void *arg, struct db_round *r, enum db_status st)
         struct msg *m = cs->batch[i];
         if (m->outcome == CASESTORE_HELD)
             cs->held_count = -1; /* unknown until the next scan */
+        /* Counted once committed: a retried batch counts nothing twice. A retried held
+         * event was counted as consumed (held) when it came from Kafka. */
+        if (m->has_decision && !m->skip)
+            metrics_count_decision(rules_route_name(m->decision.route), m->decision.rule);
+        if (m->outcome == CASESTORE_REJECTED && !m->skip)
+            metrics_count_dead_letter(m->topic, event_error_code(m->error));
         if (m->done) {
+            metrics_count_event(m->topic, casestore_outcome_name(m->outcome));
             struct casestore_result res = {
                 .outcome = m->outcome,
                 .error = m->error,

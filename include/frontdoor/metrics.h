@@ -40,7 +40,7 @@ void metrics_count_event(const char *topic, const char *outcome);
 void metrics_count_dead_letter(const char *topic, const char *error);
 void metrics_count_decision(const char *route, const char *rule);
 
-/* One database round of connection `db` (e.g. "casestore") took `seconds`. */
+/* One database round of connection `db` (e.g. "frontdoord-casestore") took `seconds`. */
 void metrics_observe_db_rtt(const char *db, double seconds);
 
 /* ---------------------------------------------------------------- gauges */
