@@ -429,6 +429,58 @@ static void validate(struct parse_state *st)
         err_add(e, f, 0, "email.from must be one email address");
 }
 
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+int config_diff(const struct config *a, const struct config *b,
+                void (*fn)(void *arg, const char *name), void *arg)
+{
+    int n = 0;
+    char name[96];
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const void *fa = (const char *)a + keys[i].offset;
+        const void *fb = (const char *)b + keys[i].offset;
+        bool differs;
+        switch (keys[i].kind) {
+        case K_STRING:
+        case K_PATH:
+        case K_SECRET:
+            differs = str_differs(*(char *const *)fa, *(char *const *)fb);
+            break;
+        case K_SIZE:
+            differs = *(const size_t *)fa != *(const size_t *)fb;
+            break;
+        case K_PROVIDER:
+            differs = *(const enum provider_kind *)fa != *(const enum provider_kind *)fb;
+            break;
+        case K_LOGFORMAT:
+            differs = *(const enum log_format_kind *)fa != *(const enum log_format_kind *)fb;
+            break;
+        case K_INT:
+        case K_LOGLEVEL:
+        default:
+            differs = *(const int *)fa != *(const int *)fb;
+            break;
+        }
+        if (!differs)
+            continue;
+        snprintf(name, sizeof name, "%s.%s", keys[i].section, keys[i].name);
+        fn(arg, name);
+        n++;
+    }
+    bool rd = a->kafka.n_rdkafka != b->kafka.n_rdkafka;
+    for (size_t i = 0; !rd && i < a->kafka.n_rdkafka; i++)
+        rd = str_differs(a->kafka.rdkafka[i].key, b->kafka.rdkafka[i].key) ||
+             str_differs(a->kafka.rdkafka[i].value, b->kafka.rdkafka[i].value);
+    if (rd) {
+        fn(arg, "kafka.rdkafka.*");
+        n++;
+    }
+    return n;
+}
+
 void config_free(struct config *cfg)
 {
     if (cfg == NULL)
