@@ -513,8 +513,7 @@ int daemon_run(struct config *cfg)
 
     char *errs = malloc(ERRS_LEN);
     if (errs == NULL || policy_load(cfg, &d.policy, errs, ERRS_LEN) != 0) {
-        if (errs != NULL)
-            fputs(errs, stderr);
+        log_problems("configuration refused", errs ? errs : "out of memory");
         free(errs);
         teardown(&d);
         return EX_CONFIG;
