@@ -19,6 +19,7 @@
 #include <ini.h>
 
 #include "frontdoor/config.h"
+#include "frontdoor/http.h"
 #include "frontdoor/log.h"
 
 /* Error list: "file:line: message" lines in a caller's buffer. */
@@ -383,6 +384,15 @@ static int handler(void *user, const char *section, const char *name, const char
     return 1;
 }
 
+/* The line where a key was set, 0 when it was not (a default). */
+static int seen_line(const struct parse_state *st, const char *section, const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return st->seen[i];
+    return 0;
+}
+
 /* Cross-key checks that need the whole file. */
 static void validate(struct parse_state *st)
 {
@@ -412,11 +422,65 @@ static void validate(struct parse_state *st)
     if (cfg->email.provider == PROVIDER_SMTP && strncmp(cfg->email_smtp_url, "smtp://", 7) != 0 &&
         strncmp(cfg->email_smtp_url, "smtps://", 8) != 0)
         err_add(e, f, 0, "email.smtp_url must start with smtp:// or smtps://");
-    if (strchr(cfg->http.listen, ':') == NULL)
-        err_add(e, f, 0, "http.listen must be address:port");
+    char host[256], why[128];
+    int port;
+    if (http_parse_listen(cfg->http.listen, host, sizeof host, &port, why, sizeof why) != 0)
+        err_add(e, f, seen_line(st, "http", "listen"), "%s", why);
     /* A From header built from this must not be able to carry a second header. */
     if (strpbrk(cfg->email_from, "\r\n") != NULL || strchr(cfg->email_from, '@') == NULL)
         err_add(e, f, 0, "email.from must be one email address");
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+int config_diff(const struct config *a, const struct config *b,
+                void (*fn)(void *arg, const char *name), void *arg)
+{
+    int n = 0;
+    char name[96];
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const void *fa = (const char *)a + keys[i].offset;
+        const void *fb = (const char *)b + keys[i].offset;
+        bool differs;
+        switch (keys[i].kind) {
+        case K_STRING:
+        case K_PATH:
+        case K_SECRET:
+            differs = str_differs(*(char *const *)fa, *(char *const *)fb);
+            break;
+        case K_SIZE:
+            differs = *(const size_t *)fa != *(const size_t *)fb;
+            break;
+        case K_PROVIDER:
+            differs = *(const enum provider_kind *)fa != *(const enum provider_kind *)fb;
+            break;
+        case K_LOGFORMAT:
+            differs = *(const enum log_format_kind *)fa != *(const enum log_format_kind *)fb;
+            break;
+        case K_INT:
+        case K_LOGLEVEL:
+        default:
+            differs = *(const int *)fa != *(const int *)fb;
+            break;
+        }
+        if (!differs)
+            continue;
+        snprintf(name, sizeof name, "%s.%s", keys[i].section, keys[i].name);
+        fn(arg, name);
+        n++;
+    }
+    bool rd = a->kafka.n_rdkafka != b->kafka.n_rdkafka;
+    for (size_t i = 0; !rd && i < a->kafka.n_rdkafka; i++)
+        rd = str_differs(a->kafka.rdkafka[i].key, b->kafka.rdkafka[i].key) ||
+             str_differs(a->kafka.rdkafka[i].value, b->kafka.rdkafka[i].value);
+    if (rd) {
+        fn(arg, "kafka.rdkafka.*");
+        n++;
+    }
+    return n;
 }
 
 void config_free(struct config *cfg)

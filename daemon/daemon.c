@@ -1,5 +1,6 @@
 /* daemon: event loop, signals, reload and stop (see daemon.h). */
 #define _GNU_SOURCE
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,14 +10,18 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/http.h>
 #include <systemd/sd-daemon.h>
 
 #include "frontdoor/daemon.h"
 #include "frontdoor/casestore.h"
 #include "frontdoor/casestore_sink.h"
+#include "frontdoor/db.h"
+#include "frontdoor/http.h"
 #include "frontdoor/intake.h"
 #include "frontdoor/kafka.h"
 #include "frontdoor/log.h"
+#include "frontdoor/metrics.h"
 #include "frontdoor/outbox.h"
 #include "frontdoor/policy.h"
 
@@ -28,6 +33,8 @@
 /* After the drain, the outbox gets this long to publish what was committed (whatever is
  * left is durable and published by the next run, or by another daemon). */
 #define FLUSH_MAX_S 5
+/* The database-held metrics (notifications, overdue deadlines) are read this often. */
+#define DB_METRICS_INTERVAL_S 10
 
 enum run_state { RUNNING, DRAINING, CLOSING };
 
@@ -44,12 +51,16 @@ struct daemon {
     size_t n_cs;
     struct outbox *ob;
     struct intake *in;
-    struct event *sig_term, *sig_int, *sig_hup, *tick, *stop_tick;
+    struct http *http;
+    struct db *mdb;          /* the metrics queries' own connection */
+    struct db_round *mround; /* in flight when mround_busy */
+    bool mround_busy;
+    struct event *sig_term, *sig_int, *sig_hup, *tick, *stop_tick, *watchdog_tick, *mtick;
     enum run_state state;
     int rc;
     double stop_started, close_started;
-    bool watchdog;
     bool subscribed, db_ready, notified_ready;
+    char db_reason[128]; /* why the database is not ready (for /readyz) */
     char status[256];
 };
 
@@ -168,6 +179,7 @@ static void on_db_ready(void *arg, bool ready, const char *reason)
     if (ready == d->db_ready)
         return; /* nothing changed for the daemon as a whole */
     d->db_ready = ready;
+    snprintf(d->db_reason, sizeof d->db_reason, "%s", ready ? "" : reason);
     kafka_hold(d->k, !ready);
     if (ready) {
         log_info("database ready; consuming", "reason", reason);
@@ -188,6 +200,7 @@ static void on_db_fatal(void *arg, const char *msg)
         return;
     log_error("cannot run against this database", "problem", msg);
     sd_notifyf(0, "STATUS=%s", msg);
+    snprintf(d->db_reason, sizeof d->db_reason, "schema too old: run frontdoord --migrate");
     begin_stop(d, EX_UNAVAILABLE, "database schema too old", false);
 }
 
@@ -199,27 +212,26 @@ static void on_outbox(void *arg)
 
 /* ---------------------------------------------------------------- reload */
 
-static bool str_differs(const char *a, const char *b)
+/* Settings a reload applies; every other change waits for the next start (the Kafka
+ * clients, the connections and the listener are built from them once). */
+static const char *const reloadable[] = {
+    "log.level", "log.format", "routing.rules", "routing.directory", "routing.templates",
+};
+
+static void warn_not_reloaded(void *arg, const char *name)
 {
-    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+    (void)arg;
+    for (size_t i = 0; i < sizeof reloadable / sizeof reloadable[0]; i++)
+        if (strcmp(reloadable[i], name) == 0)
+            return;
+    log_warn("setting changed; it takes effect at the next start", "key", name);
 }
 
-static bool kafka_settings_differ(const struct config *a, const struct config *b)
+static uint64_t mono_usec(void)
 {
-    if (str_differs(a->kafka.brokers, b->kafka.brokers) ||
-        str_differs(a->kafka.group_id, b->kafka.group_id) ||
-        str_differs(a->kafka.referrals_topic, b->kafka.referrals_topic) ||
-        str_differs(a->kafka.case_events_topic, b->kafka.case_events_topic) ||
-        str_differs(a->kafka.decisions_topic, b->kafka.decisions_topic) ||
-        str_differs(a->kafka.dlq_topic, b->kafka.dlq_topic) ||
-        a->kafka.max_message_bytes != b->kafka.max_message_bytes ||
-        a->kafka.n_rdkafka != b->kafka.n_rdkafka)
-        return true;
-    for (size_t i = 0; i < a->kafka.n_rdkafka; i++)
-        if (str_differs(a->kafka.rdkafka[i].key, b->kafka.rdkafka[i].key) ||
-            str_differs(a->kafka.rdkafka[i].value, b->kafka.rdkafka[i].value))
-            return true;
-    return false;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static void reload(struct daemon *d)
@@ -227,8 +239,9 @@ static void reload(struct daemon *d)
     char *errs = malloc(ERRS_LEN);
     struct config *ncfg = NULL;
     struct policy *np = NULL;
+    /* MONOTONIC_USEC: systemd's Type=notify-reload (253+) wants it with RELOADING=1. */
     if (d->notified_ready)
-        sd_notify(0, "RELOADING=1");
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, mono_usec());
     log_info("reloading", "config", d->cfg->path);
     if (errs == NULL) {
         log_error("reload refused", "problem", "out of memory");
@@ -243,10 +256,7 @@ static void reload(struct daemon *d)
         config_free(ncfg);
         goto done;
     }
-    if (kafka_settings_differ(d->boot, ncfg))
-        log_warn("kafka settings changed; they take effect at the next start");
-    if (str_differs(d->boot->database.conninfo, ncfg->database.conninfo))
-        log_warn("database settings changed; they take effect at the next start");
+    config_diff(d->boot, ncfg, warn_not_reloaded, NULL);
     /* Swap: intake and the sink (the case store) borrow the policy; nothing keeps pointers
      * into the old one beyond a call (no decision outlives a batch). */
     intake_set_policy(d->in, np);
@@ -259,7 +269,7 @@ static void reload(struct daemon *d)
     d->cfg = ncfg;
     log_setup((enum log_level)ncfg->log.level, ncfg->log.format, NULL);
     log_info("configuration reloaded", "rules", ncfg->routing.rules, "directory",
-             ncfg->routing.directory);
+             ncfg->routing.directory, "templates", ncfg->routing.templates);
 done:
     free(errs);
     if (d->notified_ready)
@@ -290,8 +300,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct daemon *d = arg;
-    if (d->watchdog)
-        sd_notify(0, "WATCHDOG=1");
     struct kafka_stats ks;
     kafka_get_stats(d->k, &ks);
     struct outbox_stats os;
@@ -311,6 +319,158 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* systemd's watchdog: pinged from the loop at half the interval it asked for, so a loop
+ * that stops turning (a blocking call, a livelock) gets the daemon restarted. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    sd_notify(0, "WATCHDOG=1");
+}
+
+/* ---------------------------------------------------------------- HTTP: health, metrics */
+
+static const char text_plain[] = "text/plain; charset=utf-8";
+
+/* Whether the daemon can do its work; the reasons (one a line) when not. */
+static bool is_ready(struct daemon *d, char *why, size_t len)
+{
+    size_t used = 0;
+    why[0] = '\0';
+    if (d->state != RUNNING)
+        used += (size_t)snprintf(why + used, len - used, "stopping\n");
+    if (!d->db_ready && used < len)
+        used += (size_t)snprintf(why + used, len - used, "database: %s\n",
+                                 d->db_reason[0] ? d->db_reason : "not connected yet");
+    char kw[256];
+    if (!kafka_connected(d->k, kw, sizeof kw) && used < len)
+        used += (size_t)snprintf(why + used, len - used, "%s\n", kw);
+    return why[0] == '\0';
+}
+
+static void on_healthz(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    /* Answered from the loop, so an answer means the loop turns. */
+    http_reply(req, 200, text_plain, "ok\n", 3);
+}
+
+static void on_readyz(struct evhttp_request *req, void *arg)
+{
+    struct daemon *d = arg;
+    char why[512];
+    if (is_ready(d, why, sizeof why))
+        http_reply(req, 200, text_plain, "ready\n", 6);
+    else
+        http_reply(req, 503, text_plain, why, strlen(why));
+}
+
+/* Gauges the daemon knows at any moment, set just before a scrape. */
+static void update_gauges(struct daemon *d)
+{
+    char why[512];
+    struct outbox_stats os;
+    outbox_get_stats(d->ob, &os);
+    metrics_set_outbox_depth(os.connected ? os.depth : -1);
+    metrics_set_up("database", d->db_ready);
+    metrics_set_up("kafka", kafka_connected(d->k, why, sizeof why));
+    metrics_set_ready(is_ready(d, why, sizeof why));
+}
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+    update_gauges(arg);
+    size_t len;
+    char *text = metrics_render(&len);
+    if (text == NULL) {
+        http_reply(req, 500, text_plain, "out of memory\n", 14);
+        return;
+    }
+    http_reply(req, 200, METRICS_CONTENT_TYPE, text, len);
+    free(text);
+}
+
+/* ---------------------------------------------------------------- database-held metrics */
+
+static const char *const SQL_METRICS_TIMEOUT = "SET statement_timeout = 5000";
+static const char *const SQL_NOTIFICATION_COUNTS =
+    "SELECT channel, state, count(*) FROM notifications GROUP BY channel, state";
+static const char *const SQL_OVERDUE =
+    "SELECT count(*) FROM cases WHERE state IN ('triage', 'awaiting_consent') "
+    "AND decision_due_at < now()";
+
+static void metrics_round_done(void *arg, struct db_round *r, enum db_status st)
+{
+    struct daemon *d = arg;
+    d->mround_busy = false;
+    if (st == DB_CLOSED)
+        return;
+    if (st != DB_OK) {
+        db_log_error("metrics query", r, st);
+        return;
+    }
+    /* Every channel and state the schema allows, so each series exists from the start. */
+    static const char *const channels[] = {"email", "sms"};
+    static const char *const states[] = {"queued",  "sending", "sent",     "delivered",
+                                         "skipped", "failed",  "cancelled"};
+    metrics_clear_notifications();
+    for (size_t c = 0; c < 2; c++)
+        for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+            metrics_set_notifications(channels[c], states[i], 0);
+    PGresult *n = db_round_result(r, 1);
+    for (int i = 0; i < PQntuples(n); i++)
+        metrics_set_notifications(PQgetvalue(n, i, 0), PQgetvalue(n, i, 1),
+                                  strtod(PQgetvalue(n, i, 2), NULL));
+    PGresult *o = db_round_result(r, 2);
+    if (PQntuples(o) == 1)
+        metrics_set_deadlines_overdue(strtol(PQgetvalue(o, 0, 0), NULL, 10));
+}
+
+static void on_mtick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    if (d->mround_busy || !db_is_up(d->mdb) || d->state != RUNNING)
+        return;
+    db_round_reset(d->mround);
+    if (db_round_addv(d->mround, SQL_METRICS_TIMEOUT, 0, NULL) < 0 ||
+        db_round_addv(d->mround, SQL_NOTIFICATION_COUNTS, 0, NULL) < 0 ||
+        db_round_addv(d->mround, SQL_OVERDUE, 0, NULL) < 0)
+        return;
+    if (db_submit(d->mdb, d->mround, metrics_round_done, d) == 0)
+        d->mround_busy = true;
+}
+
+static void on_mdb_up(void *arg)
+{
+    on_mtick(-1, 0, arg); /* at once, then every DB_METRICS_INTERVAL_S */
+}
+
+static void on_mdb_down(void *arg, const char *reason)
+{
+    (void)reason;
+    (void)arg;
+    metrics_set_deadlines_overdue(-1); /* unknown until the next query */
+}
+
+static void on_mdb_fatal(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg; /* the case store's connection reports it and stops the daemon */
+}
+
+/* libevent's own warnings (evhttp: a bad request, accept failures) in our log format. */
+static void on_libevent_log(int severity, const char *msg)
+{
+    enum log_level l = severity == EVENT_LOG_DEBUG  ? LOG_DEBUG
+                       : severity == EVENT_LOG_MSG  ? LOG_INFO
+                       : severity == EVENT_LOG_WARN ? LOG_WARN
+                                                    : LOG_ERROR;
+    log_write(l, "libevent", "text", msg, NULL);
+}
+
 static void on_message(void *arg, struct kafka_msg *msg)
 {
     struct daemon *d = arg;
@@ -321,12 +481,16 @@ static void on_message(void *arg, struct kafka_msg *msg)
 
 static void teardown(struct daemon *d)
 {
-    struct event **evs[] = {&d->sig_term, &d->sig_int, &d->sig_hup, &d->tick, &d->stop_tick};
+    struct event **evs[] = {&d->sig_term,  &d->sig_int,       &d->sig_hup, &d->tick,
+                            &d->stop_tick, &d->watchdog_tick, &d->mtick};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (*evs[i] != NULL) {
             event_free(*evs[i]);
             *evs[i] = NULL;
         }
+    http_free(d->http); /* requests not yet answered are dropped */
+    db_free(d->mdb);    /* its round's callback learns DB_CLOSED */
+    db_round_free(d->mround);
     /* Owners stop hearing from Kafka first, then free what callbacks would touch. */
     if (d->k != NULL)
         kafka_detach(d->k);
@@ -345,6 +509,7 @@ static void teardown(struct daemon *d)
     config_free(d->boot);
     if (d->base != NULL)
         event_base_free(d->base);
+    metrics_reset();
 }
 
 int daemon_run(struct config *cfg)
@@ -356,8 +521,7 @@ int daemon_run(struct config *cfg)
 
     char *errs = malloc(ERRS_LEN);
     if (errs == NULL || policy_load(cfg, &d.policy, errs, ERRS_LEN) != 0) {
-        if (errs != NULL)
-            fputs(errs, stderr);
+        log_problems("configuration refused", errs ? errs : "out of memory");
         free(errs);
         teardown(&d);
         return EX_CONFIG;
@@ -365,12 +529,28 @@ int daemon_run(struct config *cfg)
     free(errs);
 
     signal(SIGPIPE, SIG_IGN);
+    event_set_log_callback(on_libevent_log);
     d.base = event_base_new();
     if (d.base == NULL) {
         log_error("cannot create the event loop");
         teardown(&d);
         return EX_OSERR;
     }
+    /* The listener first: a port in use stops the start at once, before anything joins
+     * the consumer group. */
+    if (http_open(d.base, cfg->http.listen, &d.http, err, sizeof err) != 0) {
+        log_error("http listener failed", "reason", err);
+        teardown(&d);
+        return EX_UNAVAILABLE;
+    }
+    if (http_add_route(d.http, HTTP_GET, "/healthz", on_healthz, &d) != 0 ||
+        http_add_route(d.http, HTTP_GET, "/readyz", on_readyz, &d) != 0 ||
+        http_add_route(d.http, HTTP_GET, "/metrics", on_metrics, &d) != 0) {
+        log_error("out of memory", "where", "start-up");
+        teardown(&d);
+        return EX_OSERR;
+    }
+    log_info("http listening", "address", http_address(d.http));
     struct kafka_handlers h = {.on_message = on_message, .on_fatal = on_fatal, .arg = &d};
     /* Room for a batch on every case store and the next one filling behind it. */
     struct kafka_limits lim = {
@@ -416,6 +596,17 @@ int daemon_run(struct config *cfg)
         }
         d.n_cs++;
     }
+    struct db_options mo = {.conninfo = cfg->database.conninfo,
+                            .password = cfg->database.password,
+                            .name = "frontdoord-metrics"};
+    struct db_callbacks mcb = {
+        .on_up = on_mdb_up, .on_down = on_mdb_down, .on_fatal = on_mdb_fatal, .arg = &d};
+    if ((d.mround = db_round_new()) == NULL ||
+        db_open(d.base, &mo, &mcb, &d.mdb, err, sizeof err) != 0) {
+        log_error("database setup failed", "reason", d.mround ? err : "out of memory");
+        teardown(&d);
+        return EX_UNAVAILABLE;
+    }
     if (casestore_sink_new(d.cs, d.n_cs, &d.sink) != 0 ||
         intake_new(d.k, d.sink, cfg, d.policy, &d.in) != 0) {
         log_error("out of memory", "where", "start-up");
@@ -428,16 +619,30 @@ int daemon_run(struct config *cfg)
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
     d.tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
     d.stop_tick = event_new(d.base, -1, EV_PERSIST, on_stop_tick, &d);
-    struct timeval second = {1, 0};
-    if (!d.sig_term || !d.sig_int || !d.sig_hup || !d.tick || !d.stop_tick ||
+    d.mtick = event_new(d.base, -1, EV_PERSIST, on_mtick, &d);
+    struct timeval second = {1, 0}, minterval = {DB_METRICS_INTERVAL_S, 0};
+    if (!d.sig_term || !d.sig_int || !d.sig_hup || !d.tick || !d.stop_tick || !d.mtick ||
         event_add(d.sig_term, NULL) || event_add(d.sig_int, NULL) || event_add(d.sig_hup, NULL) ||
-        event_add(d.tick, &second)) {
+        event_add(d.tick, &second) || event_add(d.mtick, &minterval)) {
         log_error("cannot set up signals and timers");
         teardown(&d);
         return EX_OSERR;
     }
     uint64_t wd_usec = 0;
-    d.watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+        uint64_t half = wd_usec / 2;
+        struct timeval tv = {(time_t)(half / 1000000u), (suseconds_t)(half % 1000000u)};
+        d.watchdog_tick = event_new(d.base, -1, EV_PERSIST, on_watchdog, &d);
+        if (d.watchdog_tick == NULL || event_add(d.watchdog_tick, &tv) != 0) {
+            log_error("cannot set up the watchdog timer");
+            teardown(&d);
+            return EX_OSERR;
+        }
+        char ms[24];
+        log_info("systemd watchdog enabled", "ping_ms",
+                 num(ms, sizeof ms, (long long)(half / 1000)));
+        sd_notify(0, "WATCHDOG=1");
+    }
 
     if (kafka_subscribe(d.k, err, sizeof err) != 0) {
         log_error("kafka setup failed", "reason", err);

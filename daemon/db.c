@@ -8,6 +8,7 @@
 
 #include "frontdoor/db.h"
 #include "frontdoor/log.h"
+#include "frontdoor/metrics.h"
 #include "frontdoor/migrations.h"
 
 /* ---------------------------------------------------------------- rounds */
@@ -348,6 +349,7 @@ static void read_results(struct db *db)
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(res);
             r->elapsed_ms = now_ms() - (r->sent_at.tv_sec * 1000.0 + r->sent_at.tv_nsec / 1e6);
+            metrics_observe_db_rtt(db->name, r->elapsed_ms / 1000.0);
             db->head = r->queue_next;
             if (db->head == NULL)
                 db->tail = NULL;
@@ -459,10 +461,22 @@ static void check_done(void *arg, struct db_round *r, enum db_status st)
         db->cb.on_up(db->cb.arg);
 }
 
+/* libpq prints notices and warnings to stderr as they are; their text may quote values,
+ * so only the severity and SQLSTATE are logged, as for errors. */
+static void on_notice(void *arg, const PGresult *res)
+{
+    struct db *db = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    log_warn("database notice", "db", db->name, "severity", sev ? sev : "", "sqlstate",
+             code ? code : "");
+}
+
 /* The connection is open: switch to non-blocking pipeline mode and check the schema. */
 static void conn_established(struct db *db)
 {
     evtimer_del(db->ev_timer);
+    PQsetNoticeReceiver(db->conn, on_notice, db);
     if (PQsetnonblocking(db->conn, 1) != 0 || !PQenterPipelineMode(db->conn)) {
         conn_drop(db, "pipeline mode failed");
         return;

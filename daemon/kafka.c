@@ -11,17 +11,21 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
 #include "frontdoor/kafka.h"
 #include "frontdoor/log.h"
+#include "frontdoor/metrics.h"
 #include "frontdoor/offsets.h"
 
 /* Messages taken from the consumer queue per wake-up before the loop gets a turn. */
 #define POLL_BATCH 256
 /* Produce retries back off from 1 s to this. */
 #define RETRY_MAX_S 30
+/* librdkafka's statistics (broker states, consumer lag) arrive this often. */
+#define STATS_INTERVAL_MS "1000"
 
 /* One partition this member has seen. Kept until kafka_free, so a message can point at
  * it; `epoch` moves on every assign, revoke and reset, which makes completions of
@@ -96,6 +100,9 @@ struct kafka {
     bool paused, stopping, closing, closed, detached, fatal;
     bool cooperative; /* the rebalance protocol in use, seen at the first rebalance */
     uint64_t consumed, stored, pauses, rebalances;
+
+    /* From the latest statistics of each client: some broker connected (UP). */
+    bool stats_seen[2], broker_up[2]; /* [0] consumer, [1] producer */
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -142,6 +149,7 @@ static const char *const owned_props[] = {
     "log.queue",
     "auto.offset.reset",
     "enable.partition.eof",
+    "statistics.interval.ms",
 };
 
 static bool prop_is_owned(const char *key)
@@ -315,6 +323,79 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             log_debug("kafka offset committed", "topic", p->topic, "partition",
                       num(pb, sizeof pb, p->partition), "offset", num(ob, sizeof ob, p->offset));
     }
+}
+
+/* ---------------------------------------------------------------- statistics */
+
+static struct kpart *kpart_find(struct kafka *k, const char *topic, int32_t partition);
+
+/* librdkafka's statistics JSON (STATISTICS.md), every STATS_INTERVAL_MS, on the loop
+ * thread (served with the client's queue): whether a broker is connected, for /readyz,
+ * and the consumer lag of each assigned partition, for /metrics. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    struct kafka *k = opaque;
+    int c = rk == k->consumer ? 0 : 1;
+    json_error_t jerr;
+    json_t *root = json_loadb(json, json_len, 0, &jerr);
+    if (root == NULL)
+        return 0; /* librdkafka frees the text */
+    bool up = false;
+    const char *name;
+    json_t *b;
+    json_object_foreach(json_object_get(root, "brokers"), name, b)
+    {
+        const char *state = json_string_value(json_object_get(b, "state"));
+        /* bootstrap entries (nodeid -1) count too: a connection is a connection */
+        if (state != NULL && strcmp(state, "UP") == 0)
+            up = true;
+    }
+    if (c == 0 && !up)
+        log_debug("kafka statistics: no broker connected", "client", rd_kafka_name(rk));
+    if (k->stats_seen[c] && k->broker_up[c] != up)
+        log_info(up ? "kafka broker connection up" : "kafka broker connections down", "client",
+                 c == 0 ? "consumer" : "producer");
+    k->stats_seen[c] = true;
+    k->broker_up[c] = up;
+
+    if (c == 0) {
+        metrics_clear_consumer_lag();
+        const char *tname;
+        json_t *t;
+        json_object_foreach(json_object_get(root, "topics"), tname, t)
+        {
+            const char *pname;
+            json_t *p;
+            json_object_foreach(json_object_get(t, "partitions"), pname, p)
+            {
+                json_int_t part = json_integer_value(json_object_get(p, "partition"));
+                json_t *lag = json_object_get(p, "consumer_lag");
+                struct kpart *kp = kpart_find(k, tname, (int32_t)part);
+                if (part >= 0 && kp != NULL && kp->assigned && json_is_integer(lag))
+                    metrics_set_consumer_lag(tname, (int32_t)part, json_integer_value(lag));
+            }
+        }
+    }
+    json_decref(root);
+    return 0;
+}
+
+bool kafka_connected(const struct kafka *k, char *why, size_t len)
+{
+    for (int c = 0; c < 2; c++) {
+        const char *client = c == 0 ? "consumer" : "producer";
+        if (!k->stats_seen[c]) {
+            snprintf(why, len, "kafka %s: not connected yet", client);
+            return false;
+        }
+        if (!k->broker_up[c]) {
+            snprintf(why, len, "kafka %s: no broker connected (%s)", client, k->bootstrap);
+            return false;
+        }
+    }
+    if (len > 0)
+        why[0] = '\0';
+    return true;
 }
 
 /* ---------------------------------------------------------------- partitions */
@@ -992,6 +1073,8 @@ static rd_kafka_conf_t *common_conf(struct kafka *k, const struct config *cfg, b
     /* Owned settings last, so nothing overrides them. */
     bad |= conf_set(conf, "bootstrap.servers", k->bootstrap, err, errlen);
     bad |= conf_set(conf, "log.queue", "true", err, errlen);
+    bad |= conf_set(conf, "statistics.interval.ms", STATS_INTERVAL_MS, err, errlen);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     if (consumer) {
         bad |= conf_set(conf, "group.id", k->group_id, err, errlen);
         bad |= conf_set(conf, "enable.auto.offset.store", "false", err, errlen);

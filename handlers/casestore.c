@@ -28,6 +28,7 @@
 #include "frontdoor/casestore.h"
 #include "frontdoor/dbbulk.h"
 #include "frontdoor/log.h"
+#include "frontdoor/metrics.h"
 
 /* ---------------------------------------------------------------- SQL (parameters only) */
 
@@ -666,9 +667,6 @@ static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
         w_audit(cs, m, "referral.received", NULL, rules_state_name(d->state)) < 0)
         return -1;
     cs->new_case = true;
-    log_info("referral routed", "event", m->event_id, "referral", m->referral_id, "route",
-             rules_route_name(d->route), "destination", d->destination, "rule", d->rule, "priority",
-             rules_priority_name(d->priority));
     return plan(cs, r, m, ev, CASE_STATE_COUNT, d->state);
 }
 
@@ -681,12 +679,8 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         return hold(cs, r, m); /* keep the case's events in order */
     if (c == NULL) {
         if (cs->opt.cfg->kafka.unknown_case_retry_s > 0 && !expired) {
-            log_info("case event held until its referral arrives", "event", m->event_id, "referral",
-                     m->referral_id, "type", event_type_name(ev->type));
             return hold(cs, r, m);
         }
-        log_warn("case event rejected", "event", m->event_id, "referral", m->referral_id, "error",
-                 "unknown_case");
         return reject(cs, r, m, EVENT_UNKNOWN_CASE, "no case has this referral id", true);
     }
     const struct event *referral = case_referral(c);
@@ -705,8 +699,6 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
     enum event_error e = route_apply_case_event(cs->policy, ev, &view, referral, &h, &effect,
                                                 &m->decision, detail, sizeof detail);
     if (e != EVENT_OK) {
-        log_warn("case event rejected", "event", m->event_id, "referral", m->referral_id, "type",
-                 event_type_name(ev->type), "error", event_error_code(e));
         return reject(cs, r, m, e, detail, true);
     }
     enum case_state from = c->state;
@@ -737,9 +729,6 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         p_text(&p, ts_or_null(d->state == CASE_CLOSED, ev->occurred_at_ms, t3));
         if (add(r, SQL_UPDATE_ROUTE, &p) < 0 || w_decision(cs, m, d) < 0)
             return -1;
-        log_info("case re-routed", "event", m->event_id, "referral", m->referral_id, "type", type,
-                 "route", rules_route_name(d->route), "destination", d->destination, "rule",
-                 d->rule, "priority", rules_priority_name(d->priority));
     } else if (effect == CASE_EFFECT_CLOSE) {
         m->outcome = CASESTORE_CLOSED;
         c->state = CASE_CLOSED;
@@ -749,11 +738,8 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         p_text(&p, caltime_format_utc_ms(ev->occurred_at_ms, t1));
         if (add(r, SQL_CLOSE_CASE, &p) < 0)
             return -1;
-        log_info("case closed", "event", m->event_id, "referral", m->referral_id);
     } else {
         m->outcome = CASESTORE_APPLIED;
-        log_info("case event applied", "event", m->event_id, "referral", m->referral_id, "type",
-                 type);
     }
     if (w_processed(cs, m, casestore_outcome_name(m->outcome)) < 0 ||
         w_audit(cs, m, type, rules_state_name(from), rules_state_name(c->state)) < 0 ||
@@ -844,6 +830,46 @@ static void batch_failed(struct casestore *cs, const char *what, struct db_round
     }
 }
 
+/* One line per event, once its transaction committed: a batch that fails and is retried
+ * logs nothing twice, and nothing that did not happen. Ids and codes only. */
+static void log_committed(const struct msg *m)
+{
+    const char *type = m->has_ev ? event_type_name(m->ev.type) : "";
+    const struct decision *d = &m->decision;
+    switch (m->outcome) {
+    case CASESTORE_ROUTED:
+        log_info("referral routed", "event", m->event_id, "referral", m->referral_id, "route",
+                 rules_route_name(d->route), "destination", d->destination, "rule", d->rule,
+                 "priority", rules_priority_name(d->priority));
+        break;
+    case CASESTORE_REROUTED:
+        log_info("case re-routed", "event", m->event_id, "referral", m->referral_id, "type", type,
+                 "route", rules_route_name(d->route), "destination", d->destination, "rule",
+                 d->rule, "priority", rules_priority_name(d->priority));
+        break;
+    case CASESTORE_CLOSED:
+        log_info("case closed", "event", m->event_id, "referral", m->referral_id);
+        break;
+    case CASESTORE_APPLIED:
+        log_info("case event applied", "event", m->event_id, "referral", m->referral_id, "type",
+                 type);
+        break;
+    case CASESTORE_HELD:
+        if (!m->from_hold) /* not again at every retry */
+            log_info("case event held until its referral arrives", "event", m->event_id, "referral",
+                     m->referral_id, "type", type);
+        break;
+    case CASESTORE_REJECTED:
+        log_warn("event rejected", "event", m->event_id, "referral", m->referral_id, "type", type,
+                 "error", event_error_code(m->error));
+        break;
+    case CASESTORE_DUPLICATE:
+    default:
+        log_info("duplicate event ignored", "event", m->event_id, "referral", m->referral_id);
+        break;
+    }
+}
+
 static void round2_done(void *arg, struct db_round *r, enum db_status st)
 {
     struct casestore *cs = arg;
@@ -861,7 +887,16 @@ static void round2_done(void *arg, struct db_round *r, enum db_status st)
         struct msg *m = cs->batch[i];
         if (m->outcome == CASESTORE_HELD)
             cs->held_count = -1; /* unknown until the next scan */
+        /* Counted once committed: a retried batch counts nothing twice. A retried held
+         * event was counted as consumed (held) when it came from Kafka. */
+        if (!m->skip)
+            log_committed(m);
+        if (m->has_decision && !m->skip)
+            metrics_count_decision(rules_route_name(m->decision.route), m->decision.rule);
+        if (m->outcome == CASESTORE_REJECTED && !m->skip)
+            metrics_count_dead_letter(m->topic, event_error_code(m->error));
         if (m->done) {
+            metrics_count_event(m->topic, casestore_outcome_name(m->outcome));
             struct casestore_result res = {
                 .outcome = m->outcome,
                 .error = m->error,
@@ -980,7 +1015,6 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
                 reused = true;
         }
         if (reused) {
-            log_warn("event rejected", "event", m->event_id, "error", "event_id_reused");
             /* never marked processed: the id belongs to the first body */
             bool was_held = m->from_hold;
             m->from_hold = false;
@@ -993,8 +1027,6 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
         }
         if (dup) {
             m->outcome = dup_held ? CASESTORE_HELD : CASESTORE_DUPLICATE;
-            if (!dup_held)
-                log_info("duplicate event ignored", "event", m->event_id);
             if (m->from_hold && !dup_held)
                 rc = w_unhold(w, m) < 0 ? -1 : 0;
             continue;

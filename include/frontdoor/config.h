@@ -90,6 +90,12 @@ struct config {
  * Returns 0 and *out on success, -1 otherwise (then *out is NULL). */
 int config_load(const char *path, struct config **out, char *errs, size_t errs_len);
 
+/* The settings that differ between a and b: fn gets each key's name ("section.key", in
+ * the order of the key table; "kafka.rdkafka.*" when the pass-through keys differ).
+ * Secrets are compared, never passed on. Returns how many differ. */
+int config_diff(const struct config *a, const struct config *b,
+                void (*fn)(void *arg, const char *name), void *arg);
+
 /* Release a configuration (NULL is fine). Secrets are wiped first. */
 void config_free(struct config *cfg);
 

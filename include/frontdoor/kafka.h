@@ -143,6 +143,11 @@ struct kafka_stats {
 
 void kafka_get_stats(const struct kafka *k, struct kafka_stats *st);
 
+/* Whether both clients have a broker connection, from librdkafka's statistics (every
+ * second; they also set the frontdoord_kafka_consumer_lag gauge). When not, why says
+ * which client and why, in one line. */
+bool kafka_connected(const struct kafka *k, char *why, size_t len);
+
 /* Graceful stop, 1: stop fetching; messages consumed from now on are left for the next
  * run (not handed out, not stored). In-flight messages still complete. */
 void kafka_stop_fetching(struct kafka *k);

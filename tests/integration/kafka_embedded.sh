@@ -25,6 +25,7 @@ config() {
         printf 'rdkafka.session.timeout.ms = 6000\n'
         for line in "$@"; do echo "$line"; done
         printf '[database]\nconninfo = %s\n' "$FD_DB_CONNINFO"
+        printf '[http]\nlisten = 127.0.0.1:0\n'
         printf '[routing]\nrules = %s\n' "$rules"
         printf 'directory = %s/config/directory.json\n' "$FRONTDOOR_SOURCE_DIR"
         printf 'templates = %s/config/templates\n' "$FRONTDOOR_SOURCE_DIR"

@@ -26,8 +26,11 @@ write_config() {
             echo "[database]"
             echo "conninfo = $FD_DB_CONNINFO"
         fi
+        # any free port: tests (and developers) run side by side
+        echo "[http]"
+        echo "listen = ${FD_HTTP_LISTEN:-127.0.0.1:0}"
         echo "[routing]"
-        echo "rules = $FRONTDOOR_SOURCE_DIR/config/frontdoor.rules"
+        echo "rules = ${FD_RULES:-$FRONTDOOR_SOURCE_DIR/config/frontdoor.rules}"
         echo "directory = $FRONTDOOR_SOURCE_DIR/config/directory.json"
         echo "templates = $FRONTDOOR_SOURCE_DIR/config/templates"
         echo "[log]"
@@ -65,13 +68,14 @@ wait_log() {
 }
 
 # start_daemon CONFIG LOG: runs frontdoord in the background (pid in FD_PID) and waits
-# until it has partitions assigned.
+# until it has partitions assigned; FD_HTTP is the address its HTTP listener took.
 start_daemon() {
     "$FD_BIN" --config "$1" 2>"$2" &
     FD_PID=$!
     if wait_log "$2" 'msg="partitions assigned"' 40; then pass; else
         fail "daemon did not get partitions: $(tail -n 20 "$2")"
     fi
+    FD_HTTP=$(sed -n 's/.*msg="http listening" address=\([^ ]*\).*/\1/p' "$2" | tail -n 1)
 }
 
 # stop_daemon: SIGTERM, wait; sets FD_RC (exit status) and FD_STOP_S (seconds taken).

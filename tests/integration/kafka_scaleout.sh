@@ -58,7 +58,7 @@ expect_eq "$rejected" "$(sql "SELECT count(*) FROM outbox WHERE kind = 'dlq'")" 
 python3 "$KAFKA_READ" "$B" "$run.decisions" "$n_ref" 60 >"$tmp/decisions.jsonl"
 expect_eq "$n_ref" "$(python3 -c 'import json,sys; print(len({json.loads(l)["key"] for l in open(sys.argv[1])}))' "$tmp/decisions.jsonl")" \
     "a decision on Kafka for every referral"
-handled() { grep -Ec 'msg="(referral routed|case closed|case event rejected|case event applied)"' "$1"; }
+handled() { grep -Ec 'msg="(referral routed|case closed|event rejected|case event applied)"' "$1"; }
 h1=$(handled "$tmp/d1.log")
 h2=$(handled "$tmp/d2.log")
 expect_eq 1 "$([ "$h1" -gt 0 ] && [ "$h2" -gt 0 ] && echo 1)" "both daemons did work ($h1 and $h2 events)"
