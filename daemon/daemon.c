@@ -59,6 +59,7 @@ struct daemon {
     enum run_state state;
     int rc;
     double stop_started, close_started;
+    uint64_t looks_at_close; /* outbox looks when the consumer began to close */
     bool subscribed, db_ready, notified_ready;
     char db_reason[128]; /* why the database is not ready (for /readyz) */
     char status[256];
@@ -93,6 +94,13 @@ static void log_problems(const char *msg, const char *errs)
 
 /* ---------------------------------------------------------------- stopping */
 
+static uint64_t outbox_looks(const struct outbox *ob)
+{
+    struct outbox_stats os;
+    outbox_get_stats(ob, &os);
+    return os.looks;
+}
+
 static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -109,13 +117,16 @@ static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
                      "in_flight", num(nb, sizeof nb, (long long)st.in_flight));
         d->state = CLOSING;
         d->close_started = mono_now();
+        d->looks_at_close = outbox_looks(d->ob);
         kafka_close_consumer(d->k);
         outbox_poke(d->ob); /* publish what the last transactions committed */
     }
     if (d->state == CLOSING && (kafka_consumer_closed(d->k) || elapsed >= STOP_MAX_S)) {
         struct outbox_stats os;
         outbox_get_stats(d->ob, &os);
-        bool flushed = os.depth == 0 || !os.connected || d->rc != EX_OK;
+        /* a look begun after the last commit, not one from before it */
+        bool flushed =
+            (os.depth == 0 && os.looks > d->looks_at_close + 1) || !os.connected || d->rc != EX_OK;
         if (!flushed && elapsed < STOP_MAX_S && mono_now() - d->close_started < FLUSH_MAX_S)
             return;
         if (!kafka_consumer_closed(d->k))
@@ -145,6 +156,7 @@ static void begin_stop(struct daemon *d, int rc, const char *why, bool drain)
     if (!drain) {
         d->state = CLOSING;
         d->close_started = mono_now();
+        d->looks_at_close = outbox_looks(d->ob);
         kafka_close_consumer(d->k);
     }
     struct timeval tenth = {0, 100 * 1000};

@@ -41,6 +41,7 @@ struct outbox {
     bool txn_lost;
     uint64_t published;
     long depth;
+    uint64_t looks; /* reads of the table completed */
 };
 
 static void kick(struct outbox *ob)
@@ -69,6 +70,7 @@ static void mark_done(void *arg, struct db_round *r, enum db_status st)
         for (size_t i = 0; i < ob->n; i++)
             acked += ob->ok[i];
         ob->published += acked;
+        ob->depth = ob->depth > (long)acked ? ob->depth - (long)acked : 0;
     }
     finish(ob);
 }
@@ -158,6 +160,7 @@ static void taken(void *arg, struct db_round *r, enum db_status st)
     PGresult *depth = db_round_result(r, 2);
     if (PQntuples(depth) == 1)
         ob->depth = strtol(PQgetvalue(depth, 0, 0), NULL, 10);
+    ob->looks++;
     PGresult *res = db_round_result(r, 1);
     size_t n = (size_t)PQntuples(res);
     if (n == 0) {
@@ -315,5 +318,6 @@ void outbox_get_stats(const struct outbox *ob, struct outbox_stats *st)
 {
     st->published = ob->published;
     st->depth = ob->depth;
+    st->looks = ob->looks;
     st->connected = db_is_up(ob->db);
 }
