@@ -82,6 +82,15 @@ start_daemon() {
 stop_daemon() {
     local t0=$SECONDS
     kill -TERM "$FD_PID" 2>/dev/null
+    # the daemon ends itself within 30 s; past 60 s it is a failure, not a hung test
+    local deadline=$((SECONDS + 60))
+    while kill -0 "$FD_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    if kill -0 "$FD_PID" 2>/dev/null; then
+        fail "daemon $FD_PID still running 60 s after SIGTERM"
+        kill -ABRT "$FD_PID" 2>/dev/null
+        sleep 1
+        kill -KILL "$FD_PID" 2>/dev/null
+    fi
     wait "$FD_PID"
     FD_RC=$?
     FD_STOP_S=$((SECONDS - t0))
