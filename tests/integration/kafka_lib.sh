@@ -146,3 +146,14 @@ drop_database() {
     "$FD_PG_BIN/psql" -XAtq "$FD_PG_CONNINFO" \
         -c "DROP DATABASE IF EXISTS $FD_DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
 }
+
+# stop_pid PID: SIGTERM, then SIGKILL after 10 s; never waits longer.
+stop_pid() {
+    [ -n "$1" ] || return 0
+    kill "$1" 2>/dev/null || return 0
+    local deadline=$((SECONDS + 10))
+    while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}

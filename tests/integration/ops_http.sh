@@ -21,7 +21,7 @@ MOCK_PID=
 cleanup() {
     [ -n "$FD_PID" ] && kill -KILL "$FD_PID" 2>/dev/null
     exec 3>&- 2>/dev/null
-    [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
+    stop_pid "$MOCK_PID"
     [ -n "${FD_DB_NAME:-}" ] && sql_admin "ALTER DATABASE $FD_DB_NAME ALLOW_CONNECTIONS true" >/dev/null 2>&1
     drop_database
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
