@@ -16,7 +16,8 @@
 struct db_stmt {
     const char *sql; /* borrowed: a literal */
     int nparams;
-    char **values; /* owned copies; NULL entries are SQL NULL */
+    char **values; /* owned copies (unless borrowed); NULL entries are SQL NULL */
+    bool borrowed; /* values belong to the caller (db_round_addv_borrowed) */
     int *lengths;
     int *formats;
     PGresult *result; /* owned */
@@ -46,7 +47,7 @@ struct db_round *db_round_new(void)
 
 static void stmt_release(struct db_stmt *s)
 {
-    for (int i = 0; i < s->nparams; i++)
+    for (int i = 0; i < s->nparams && !s->borrowed; i++)
         free(s->values[i]);
     free(s->values);
     free(s->lengths);
@@ -122,6 +123,28 @@ int db_round_add(struct db_round *r, const char *sql, int nparams, const char *c
 int db_round_addv(struct db_round *r, const char *sql, int nparams, const char *const *values)
 {
     return db_round_add(r, sql, nparams, values, NULL, NULL);
+}
+
+int db_round_addv_borrowed(struct db_round *r, const char *sql, int nparams,
+                           const char *const *values)
+{
+    int idx = db_round_add(r, sql, 0, NULL, NULL, NULL);
+    if (idx < 0)
+        return -1;
+    struct db_stmt *s = &r->stmts[idx];
+    s->values = calloc((size_t)nparams, sizeof *s->values);
+    s->lengths = calloc((size_t)nparams, sizeof *s->lengths);
+    s->formats = calloc((size_t)nparams, sizeof *s->formats);
+    if (s->values == NULL || s->lengths == NULL || s->formats == NULL) {
+        stmt_release(s);
+        r->n--;
+        return -1;
+    }
+    s->nparams = nparams;
+    s->borrowed = true;
+    for (int i = 0; i < nparams; i++)
+        s->values[i] = (char *)values[i];
+    return idx;
 }
 
 size_t db_round_count(const struct db_round *r)

@@ -159,7 +159,9 @@ int dbbulk_flush(struct dbbulk *b, struct db_round *r)
         }
         v[i] = c->s;
     }
-    int idx = db_round_addv(r, b->sql, b->ncols, v);
+    /* not copied: the literals stay as they are until the next dbbulk_add, and the caller
+     * submits the round before adding to b again (dbbulk.h) */
+    int idx = db_round_addv_borrowed(r, b->sql, b->ncols, v);
     if (idx < 0) {
         for (int i = 0; i < b->ncols; i++)
             b->cols[i].s[--b->cols[i].len] = '\0';

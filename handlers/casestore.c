@@ -15,6 +15,7 @@
  * Completion callbacks run only after COMMIT. Any failure rolls back and retries the
  * same events (halving the batch so one bad event cannot hold many back).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,13 @@ static const char *const SQL_HELD_COUNT = "SELECT count(*) FROM held_events";
 
 /* ---------------------------------------------------------------- state */
 
+/* A growing JSON text (see jw_mem below). */
+struct jw {
+    char *s;
+    size_t len, cap;
+    bool oom;
+};
+
 struct msg {
     struct msg *next;
     struct casestore_source src;
@@ -185,7 +193,8 @@ struct bcase {
     char *body; /* the referral.received body, when the batch needs it */
     size_t body_len;
     struct event ref;
-    int ref_state; /* 0 not parsed, 1 parsed, -1 does not parse */
+    int ref_state;                    /* 0 not parsed, 1 parsed, -1 does not parse, 2 borrowed */
+    const struct event *ref_borrowed; /* a referral of this batch: its msg's event */
 };
 
 struct casestore {
@@ -207,9 +216,14 @@ struct casestore {
     struct db_round *r1, *r2, *rb;
     struct db_round *r2rows; /* round 2's row-changing statements, in batch order */
     int st_seen;
+    struct jw jw_reasons, jw_msg; /* reused for every decision */
     struct dbbulk *b_seen, *b_processed, *b_case, *b_decision, *b_audit, *b_outbox;
     struct bcase *cases;
     size_t n_cases, cap_cases;
+    /* the cases hashed by referral, child and family id: heads hold an index + 1 (0:
+     * none), next_* the next case of the same bucket; n_heads a power of two */
+    size_t *head_ref, *head_kid, *head_fam, *next_ref, *next_kid, *next_fam;
+    size_t n_heads;
     int st_cases, st_held_refs;
     struct history_case *hist_child, *hist_family;
     bool new_case, new_outbox, released_hold;
@@ -256,33 +270,120 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static json_t *reasons_json(const struct decision *d)
+/* A small JSON writer for the messages this module makes: they are flat and made for
+ * every decision, and building a jansson tree only to print it cost more than the rest
+ * of a decision. Strings are escaped as RFC 8259 requires. */
+static void jw_mem(struct jw *w, const char *p, size_t n)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < d->n_reasons; i++)
-        json_array_append_new(a, json_string(d->reasons[i]));
-    return a;
+    if (w->oom)
+        return;
+    if (w->len + n + 1 > w->cap) {
+        size_t cap = w->cap ? w->cap : 512;
+        while (w->len + n + 1 > cap)
+            cap *= 2;
+        char *ns = realloc(w->s, cap);
+        if (ns == NULL) {
+            w->oom = true;
+            return;
+        }
+        w->s = ns;
+        w->cap = cap;
+    }
+    memcpy(w->s + w->len, p, n);
+    w->len += n;
+    w->s[w->len] = '\0';
+}
+
+static void jw_raw(struct jw *w, const char *p)
+{
+    jw_mem(w, p, strlen(p));
+}
+
+static void jw_str(struct jw *w, const char *p)
+{
+    static const char hex[] = "0123456789abcdef";
+    jw_mem(w, "\"", 1);
+    const char *run = p;
+    for (; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jw_mem(w, run, (size_t)(p - run));
+        char e[7] = {'\\', (char)c, 0};
+        if (c < 0x20) {
+            memcpy(e, "\\u00", 4);
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            e[6] = 0;
+        }
+        jw_raw(w, e);
+        run = p + 1;
+    }
+    jw_mem(w, run, (size_t)(p - run));
+    jw_mem(w, "\"", 1);
+}
+
+/* ,"key":"value" (value NULL: null) */
+static void jw_member(struct jw *w, const char *key, const char *value)
+{
+    jw_raw(w, ",\"");
+    jw_raw(w, key);
+    jw_raw(w, "\":");
+    if (value)
+        jw_str(w, value);
+    else
+        jw_raw(w, "null");
+}
+
+/* The reasons as a JSON array. */
+static void jw_reasons(struct jw *w, const struct decision *d)
+{
+    jw_raw(w, "[");
+    for (size_t i = 0; i < d->n_reasons; i++) {
+        if (i)
+            jw_raw(w, ",");
+        jw_str(w, d->reasons[i]);
+    }
+    jw_raw(w, "]");
+}
+
+/* events.md's frontdoor.decisions message, its fields in the spec's order. */
+static void jw_decision(struct jw *w, const char *event_id, const char *cause_event_id,
+                        const char *referral_id, const struct decision *d, int64_t decided_at_ms,
+                        const char *reasons)
+{
+    char decided[32], due[32];
+    caltime_format_utc_ms(decided_at_ms, decided);
+    jw_raw(w, "{\"schema_version\":1,\"type\":\"case.routed\"");
+    jw_member(w, "event_id", event_id);
+    jw_member(w, "cause_event_id", cause_event_id);
+    jw_member(w, "referral_id", referral_id);
+    jw_member(w, "route", rules_route_name(d->route));
+    jw_member(w, "destination", d->destination);
+    jw_member(w, "priority", rules_priority_name(d->priority));
+    jw_member(w, "rule", d->rule);
+    jw_raw(w, ",\"reasons\":");
+    jw_raw(w, reasons);
+    jw_member(w, "decided_at", decided);
+    jw_member(w, "decision_due_at", route_format_due(d, due));
+    jw_member(w, "state", rules_state_name(d->state));
+    jw_raw(w, "}");
 }
 
 char *casestore_decision_message(const char *event_id, const char *cause_event_id,
                                  const char *referral_id, const struct decision *d,
                                  int64_t decided_at_ms)
 {
-    char decided[32], due[32];
-    caltime_format_utc_ms(decided_at_ms, decided);
-    const char *due_s = route_format_due(d, due);
-    json_t *o = json_pack(
-        "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s}", "schema_version", 1,
-        "type", "case.routed", "event_id", event_id, "cause_event_id", cause_event_id,
-        "referral_id", referral_id, "route", rules_route_name(d->route), "destination",
-        d->destination, "priority", rules_priority_name(d->priority), "rule", d->rule, "reasons",
-        reasons_json(d), "decided_at", decided, "decision_due_at",
-        due_s ? json_string(due_s) : json_null(), "state", rules_state_name(d->state));
-    if (o == NULL)
+    struct jw r = {0}, w = {0};
+    jw_reasons(&r, d);
+    if (!r.oom)
+        jw_decision(&w, event_id, cause_event_id, referral_id, d, decided_at_ms, r.s);
+    free(r.s);
+    if (w.oom || r.oom) {
+        free(w.s);
         return NULL;
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return s;
+    }
+    return w.s;
 }
 
 /* A string member of nested objects, or NULL (JSON null and "" count as missing). */
@@ -341,13 +442,74 @@ static void cases_clear(struct casestore *cs)
     for (size_t i = 0; i < cs->n_cases; i++)
         bcase_clear(&cs->cases[i]);
     cs->n_cases = 0;
+    size_t *heads[] = {cs->head_ref, cs->head_kid, cs->head_fam};
+    for (size_t i = 0; i < 3; i++)
+        if (heads[i])
+            memset(heads[i], 0, cs->n_heads * sizeof *heads[i]);
+}
+
+static size_t id_bucket(const struct casestore *cs, const char *s)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h & (cs->n_heads - 1);
+}
+
+static void index_put(struct casestore *cs, size_t *head, size_t *next, const char *key, size_t i)
+{
+    if (key == NULL)
+        return;
+    size_t b = id_bucket(cs, key);
+    next[i] = head[b];
+    head[b] = i + 1;
+}
+
+/* Index case c (its ids set). */
+static void case_index(struct casestore *cs, const struct bcase *c)
+{
+    size_t i = (size_t)(c - cs->cases);
+    index_put(cs, cs->head_ref, cs->next_ref, c->referral_id, i);
+    index_put(cs, cs->head_kid, cs->next_kid, c->child_id, i);
+    index_put(cs, cs->head_fam, cs->next_fam, c->family_id, i);
+}
+
+/* Room for cap cases in the index (rehashing what is there). */
+static int index_grow(struct casestore *cs, size_t cap)
+{
+    size_t **nexts[] = {&cs->next_ref, &cs->next_kid, &cs->next_fam};
+    for (size_t i = 0; i < 3; i++) {
+        size_t *n = realloc(*nexts[i], cap * sizeof *n);
+        if (n == NULL)
+            return -1;
+        *nexts[i] = n;
+    }
+    size_t nh = cs->n_heads ? cs->n_heads : 128;
+    while (nh < 2 * cap)
+        nh *= 2;
+    if (nh == cs->n_heads)
+        return 0;
+    size_t **heads[] = {&cs->head_ref, &cs->head_kid, &cs->head_fam};
+    for (size_t i = 0; i < 3; i++) {
+        size_t *h = calloc(nh, sizeof *h);
+        if (h == NULL)
+            return -1;
+        free(*heads[i]);
+        *heads[i] = h;
+    }
+    cs->n_heads = nh;
+    for (size_t i = 0; i < cs->n_cases; i++)
+        case_index(cs, &cs->cases[i]);
+    return 0;
 }
 
 static struct bcase *case_find(struct casestore *cs, const char *referral_id)
 {
-    for (size_t i = 0; i < cs->n_cases; i++)
-        if (strcmp(cs->cases[i].referral_id, referral_id) == 0)
-            return &cs->cases[i];
+    if (cs->n_heads == 0)
+        return NULL;
+    for (size_t i = cs->head_ref[id_bucket(cs, referral_id)]; i; i = cs->next_ref[i - 1])
+        if (strcmp(cs->cases[i - 1].referral_id, referral_id) == 0)
+            return &cs->cases[i - 1];
     return NULL;
 }
 
@@ -364,7 +526,7 @@ static struct bcase *case_add(struct casestore *cs)
             cs->hist_family = hf;
         if (n)
             cs->cases = n;
-        if (!n || !hc || !hf)
+        if (!n || !hc || !hf || index_grow(cs, cap) != 0)
             return NULL;
         cs->cap_cases = cap;
     }
@@ -381,6 +543,8 @@ static char *dup_or_null(const char *s)
 /* The referral of a case, parsed from its stored body (NULL when it does not parse). */
 static const struct event *case_referral(struct bcase *c)
 {
+    if (c->ref_state == 2)
+        return c->ref_borrowed;
     if (c->ref_state == 0) {
         char detail[128];
         c->ref_state = -1;
@@ -391,16 +555,21 @@ static const struct event *case_referral(struct bcase *c)
     return c->ref_state == 1 ? &c->ref : NULL;
 }
 
-/* History for rules 5 and 6: the batch's cases of this child and this family. */
-static void history_for(struct casestore *cs, const char *child_id, const char *family_id,
-                        struct route_history *h)
+/* The cases of one child (by_child) or family, in the order they were added. */
+static size_t history_collect(struct casestore *cs, const char *id, bool by_child,
+                              struct history_case *out)
 {
-    memset(h, 0, sizeof *h);
-    h->child_cases = cs->hist_child;
-    h->family_cases = cs->hist_family;
-    for (size_t i = 0; i < cs->n_cases; i++) {
-        struct bcase *c = &cs->cases[i];
-        struct history_case hc = {
+    if (id == NULL || cs->n_heads == 0)
+        return 0;
+    const size_t *head = by_child ? cs->head_kid : cs->head_fam;
+    const size_t *next = by_child ? cs->next_kid : cs->next_fam;
+    size_t n = 0;
+    for (size_t i = head[id_bucket(cs, id)]; i; i = next[i - 1]) {
+        const struct bcase *c = &cs->cases[i - 1];
+        const char *cid = by_child ? c->child_id : c->family_id;
+        if (cid == NULL || strcmp(cid, id) != 0)
+            continue;
+        out[n++] = (struct history_case){
             .referral_id = c->referral_id,
             .child_id = c->child_id,
             .route = c->route,
@@ -409,11 +578,24 @@ static void history_for(struct casestore *cs, const char *child_id, const char *
             .closed_at_ms = c->closed_at_ms,
             .decided_at_ms = c->decided_at_ms,
         };
-        if (child_id && c->child_id && strcmp(child_id, c->child_id) == 0)
-            cs->hist_child[h->n_child_cases++] = hc;
-        if (family_id && c->family_id && strcmp(family_id, c->family_id) == 0)
-            cs->hist_family[h->n_family_cases++] = hc;
     }
+    for (size_t a = 0, b = n; a + 1 < b; a++, b--) { /* the chain runs newest first */
+        struct history_case t = out[a];
+        out[a] = out[b - 1];
+        out[b - 1] = t;
+    }
+    return n;
+}
+
+/* History for rules 5 and 6: the batch's cases of this child and this family. */
+static void history_for(struct casestore *cs, const char *child_id, const char *family_id,
+                        struct route_history *h)
+{
+    memset(h, 0, sizeof *h);
+    h->child_cases = cs->hist_child;
+    h->family_cases = cs->hist_family;
+    h->n_child_cases = history_collect(cs, child_id, true, cs->hist_child);
+    h->n_family_cases = history_collect(cs, family_id, false, cs->hist_family);
 }
 
 /* ---------------------------------------------------------------- statements */
@@ -491,35 +673,33 @@ static int w_decision(struct casestore *cs, const struct msg *m, const struct de
     casestore_new_uuid(uuid);
     caltime_format_utc_ms(cs->now_ms, decided);
     const char *due_s = route_format_due(d, due);
-    json_t *rj = reasons_json(d);
-    char *reasons = rj ? json_dumps(rj, JSON_COMPACT) : NULL;
-    json_decref(rj);
     /* cause_event_id as the input wrote it, as --explain prints it */
     const char *raw = json_string_value(json_object_get(m->ev.root, "event_id"));
-    char *msg =
-        casestore_decision_message(uuid, raw ? raw : m->event_id, m->referral_id, d, cs->now_ms);
-    int rc = -1;
-    if (reasons && msg) {
-        const char *v[NCOL_DECISION] = {m->referral_id,
-                                        m->event_id,
-                                        uuid,
-                                        rules_route_name(d->route),
-                                        d->destination,
-                                        rules_priority_name(d->priority),
-                                        d->rule,
-                                        reasons,
-                                        rules_state_name(d->state),
-                                        decided,
-                                        due_s};
-        rc = dbbulk_add(cs->b_decision, v, NULL);
-        char key[64];
-        snprintf(key, sizeof key, "decision:%s", m->event_id);
-        if (rc == 0)
-            rc = w_outbox(cs, key, "decision", m->referral_id, msg, strlen(msg), NULL);
-    }
-    free(reasons);
-    free(msg);
-    return rc < 0 ? -1 : 0;
+    struct jw *r = &cs->jw_reasons, *w = &cs->jw_msg;
+    r->len = w->len = 0;
+    r->oom = w->oom = false;
+    jw_reasons(r, d);
+    if (!r->oom)
+        jw_decision(w, uuid, raw ? raw : m->event_id, m->referral_id, d, cs->now_ms, r->s);
+    if (r->oom || w->oom)
+        return -1;
+    const char *v[NCOL_DECISION] = {m->referral_id,
+                                    m->event_id,
+                                    uuid,
+                                    rules_route_name(d->route),
+                                    d->destination,
+                                    rules_priority_name(d->priority),
+                                    d->rule,
+                                    r->s,
+                                    rules_state_name(d->state),
+                                    decided,
+                                    due_s};
+    char key[64];
+    snprintf(key, sizeof key, "decision:%s", m->event_id);
+    if (dbbulk_add(cs->b_decision, v, NULL) != 0 ||
+        w_outbox(cs, key, "decision", m->referral_id, w->s, w->len, NULL) != 0)
+        return -1;
+    return 0;
 }
 
 /* A rejected event: its DLQ message goes to the outbox (headers as events.md says). */
@@ -624,6 +804,9 @@ static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
     c->referral_id = strdup(m->referral_id);
     c->child_id = dup_or_null(child);
     c->family_id = dup_or_null(family);
+    if (c->referral_id == NULL || (child && !c->child_id) || (family && !c->family_id))
+        return -1;
+    case_index(cs, c);
     c->destination = strdup(d->destination);
     c->locality_id = dup_or_null(locality);
     c->hub_id = dup_or_null(hub);
@@ -631,12 +814,12 @@ static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
     c->state = d->state;
     c->decided_at_ms = cs->now_ms;
     c->closed_at_ms = d->state == CASE_CLOSED ? ev->occurred_at_ms : 0;
-    c->body = malloc(m->len + 1);
-    if (!c->referral_id || !c->destination || !c->body)
+    /* the referral is this batch's own: later events of the batch use its parsed event
+     * (the msg outlives the batch's case view) */
+    c->ref_state = 2;
+    c->ref_borrowed = &m->ev;
+    if (!c->destination)
         return -1;
-    memcpy(c->body, m->body, m->len);
-    c->body[m->len] = '\0';
-    c->body_len = m->len;
 
     char received[32], decided[32], due[32], closed[32], level[8];
     int lvl = level_of(ev);
@@ -940,6 +1123,12 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
         c->referral_id = strdup(PQgetvalue(res, i, 0));
         c->child_id = PQgetisnull(res, i, 1) ? NULL : strdup(PQgetvalue(res, i, 1));
         c->family_id = PQgetisnull(res, i, 2) ? NULL : strdup(PQgetvalue(res, i, 2));
+        if (c->referral_id == NULL || (c->child_id == NULL && !PQgetisnull(res, i, 1)) ||
+            (c->family_id == NULL && !PQgetisnull(res, i, 2))) {
+            batch_failed(cs, "out of memory", NULL, DB_ERROR);
+            return;
+        }
+        case_index(cs, c);
         const char *state = PQgetvalue(res, i, 3), *route = PQgetvalue(res, i, 4);
         if (!rules_parse_state(state, strlen(state), &c->state))
             c->state = CASE_TRIAGE;
@@ -1388,12 +1577,20 @@ void casestore_free(struct casestore *cs)
     }
     cases_clear(cs);
     free(cs->cases);
+    free(cs->head_ref);
+    free(cs->head_kid);
+    free(cs->head_fam);
+    free(cs->next_ref);
+    free(cs->next_kid);
+    free(cs->next_fam);
     free(cs->hist_child);
     free(cs->hist_family);
     free(cs->batch);
     db_round_free(cs->r1);
     db_round_free(cs->r2);
     db_round_free(cs->r2rows);
+    free(cs->jw_reasons.s);
+    free(cs->jw_msg.s);
     dbbulk_free(cs->b_seen);
     dbbulk_free(cs->b_processed);
     dbbulk_free(cs->b_case);

@@ -118,6 +118,24 @@ START_TEST(test_decision_message)
         casestore_decision_message("11111111-1111-4111-8111-111111111111", "x", "REF-1", &d, 0);
     json_t *o2 = json_loads(s2, 0, NULL);
     ck_assert(json_is_null(json_object_get(o2, "decision_due_at")));
+    /* reasons are escaped: quotes, backslashes, control characters, UTF-8 */
+    static const char *const odd[] = {"unknown need code \"foo\"", "back\\slash", "tab\there\x01",
+                                      "caf\xc3\xa9 \xe2\x9c\x93"};
+    d.n_reasons = 4;
+    for (size_t i = 0; i < 4; i++)
+        strcpy(d.reasons[i], odd[i]);
+    char *s3 =
+        casestore_decision_message("11111111-1111-4111-8111-111111111111", "x\"y", "REF-1", &d, 0);
+    json_error_t jerr;
+    json_t *o3 = json_loads(s3, 0, &jerr);
+    ck_assert_msg(o3 != NULL, "not JSON: %s (%s)", s3, jerr.text);
+    ck_assert_str_eq(json_string_value(json_object_get(o3, "cause_event_id")), "x\"y");
+    json_t *rs = json_object_get(o3, "reasons");
+    ck_assert_uint_eq(json_array_size(rs), 4);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_str_eq(json_string_value(json_array_get(rs, i)), odd[i]);
+    json_decref(o3);
+    free(s3);
     json_decref(o);
     json_decref(o2);
     free(s);

@@ -38,8 +38,10 @@ int dbbulk_add(struct dbbulk *b, const char *const *values, const long *lens);
 
 size_t dbbulk_rows(const struct dbbulk *b);
 
-/* Append the statement with every row to r and reset b. Returns the statement's index,
- * -2 when there are no rows (nothing appended), or -1 when out of memory. */
+/* Append the statement with every row to r and reset b. The round borrows b's text
+ * (no copy of a megabyte a batch): submit r before the next dbbulk_add on b. Returns
+ * the statement's index, -2 when there are no rows (nothing appended), or -1 when out
+ * of memory. */
 int dbbulk_flush(struct dbbulk *b, struct db_round *r);
 
 /* The array literal element for one text value ("..." with \ and " escaped), appended
