@@ -18,9 +18,13 @@ static const char *const SQL_TAKE =
 
 static const char *const SQL_DEPTH = "SELECT count(*) FROM outbox WHERE published_at IS NULL";
 
-/* ids is an array literal of numbers read from the table, never event data. */
+/* ids is an array literal of numbers read from the table, never event data. A published
+ * decision message goes (the decisions table and the topic hold it; an update would
+ * write the whole row again and cost as much as its insert); a DLQ message is kept,
+ * marked, so its dedupe key still absorbs the same offset consumed again. */
 static const char *const SQL_MARK =
-    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::int8[])";
+    "WITH gone AS (DELETE FROM outbox WHERE id = ANY($1::int8[]) AND kind = 'decision')\n"
+    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::int8[]) AND kind = 'dlq'";
 
 struct delivery {
     struct outbox *ob;

@@ -573,8 +573,11 @@ def test_publish():
     rc, res, out = feed(conf, [sample, write_events("p.jsonl", [bad])], "--publish",
                         "--retry-seconds", "0", timeout=90)
     eq(0, rc, "feed with the publisher")
-    eq(26, count(db, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"),
-       "every decision and DLQ message published after its acknowledgement")
+    eq(0, count(db, "SELECT count(*) FROM outbox WHERE kind = 'decision'"),
+       "every decision message published, then let go")
+    eq(1, count(db, "SELECT count(*) FROM outbox WHERE kind = 'dlq' AND published_at IS NOT NULL"),
+       "the DLQ message published and kept, marked")
+    eq(25, count(db, "SELECT count(*) FROM decisions"), "the decisions themselves stay")
 
 
 # ------------------------------------------------------------------ values stored verbatim
