@@ -585,9 +585,12 @@ static int hold(struct casestore *cs, struct db_round *r, struct msg *m)
 static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
 {
     const struct event *ev = &m->ev;
-    if (case_find(cs, m->referral_id))
+    if (case_find(cs, m->referral_id)) {
+        log_warn("event rejected", "event", m->event_id, "referral", m->referral_id, "error",
+                 "duplicate_referral");
         return reject(cs, r, m, EVENT_DUPLICATE_REFERRAL,
                       "a case with this referral id already exists", true);
+    }
 
     const char *child = ref_child_id(ev);
     const char *family = ref_family_id(ev);

@@ -70,6 +70,10 @@ def load_sql(path):
     return json.loads(text) if text else []
 
 
+# the outcomes found against the database (events.md step 9): the daemon logs each
+STEP9 = ("event_id_reused", "duplicate_referral", "unknown_case", "invalid_transition")
+
+
 def ok(cond, what):
     print(("PASS " if cond else "FAIL ") + what)
 
@@ -115,6 +119,8 @@ def check(corpus, d):
         # cause_event_id is the event_id as sent; UUIDs compare in either case
         dec_by_cause.setdefault(str(dec.get("cause_event_id")).lower(), []).append(dec)
 
+    log = open(os.path.join(d, "daemon.log"), encoding="utf-8", errors="replace").read()
+    log_lines = log.splitlines()
     n_dlq = sum(r["outcome"] == "dlq" for r in rows)
     n_dec = sum(r["outcome"] in ("routed", "rerouted") for r in rows)
     ok(len(dlq) == n_dlq, "DLQ holds %d messages, want %d" % (len(dlq), n_dlq))
@@ -143,6 +149,10 @@ def check(corpus, d):
                "%s: error_detail present and free of message text (%r)" % (name, det[:80]))
             if r["event_id"] and r["outcome"] == "dlq" and detail not in ("event_id_reused",):
                 ok(r["event_id"] not in dec_by_cause, "%s: no decision" % name)
+            if detail in STEP9:
+                ok(any(("event=" + r["event_id"]) in x and ("error=" + detail) in x
+                       for x in log_lines), "%s: a log line says event %s: %s"
+                   % (name, r["event_id"], detail))
             continue
         ok(not got_dlq, "%s: not dead-lettered (got %s)"
            % (name, [x["headers"].get("error") for x in got_dlq]))
@@ -182,8 +192,7 @@ def check(corpus, d):
                "%s: still exactly one decision for event %s" % (name, eid))
             ok(p is not None and p["outcome"] == "routed", "%s: first processing kept" % name)
 
-    log = open(os.path.join(d, "daemon.log"), encoding="utf-8", errors="replace").read()
-    errors = [x for x in log.splitlines() if x.startswith("level=error")]
+    errors = [x for x in log_lines if x.startswith("level=error")]
     ok(not errors, "no error lines in the daemon's log (%s)" % errors[:2])
     for s in ("DROP TABLE", "victim@example.net", "((child_first_name))", "Sample", "07700"):
         ok(s not in log, "the daemon's log never shows %r" % s)
