@@ -27,4 +27,12 @@ cp config/frontdoord.conf "$tmp/writable.conf"
 chmod 0666 "$tmp/writable.conf"
 expect_exit 78 "$fd" --check-config --config "$tmp/writable.conf"
 expect_output "group- or world-writable" "$fd" --check-config --config "$tmp/writable.conf"
+# a Kafka link off the machine without TLS is a warning, not an error
+cp -r config "$tmp/cfg"
+sed -i 's/^brokers = embedded$/brokers = kafka1.example:9093/' "$tmp/cfg/frontdoord.conf"
+chmod 0600 "$tmp/cfg/frontdoord.conf"
+expect_exit 0 "$fd" --check-config --config "$tmp/cfg/frontdoord.conf"
+expect_output "frontdoord.conf: warning: kafka connection: not encrypted" "$fd" --check-config --config "$tmp/cfg/frontdoord.conf"
+sed -i 's/^\[kafka\]$/[kafka]\nrdkafka.security.protocol = sasl_ssl/' "$tmp/cfg/frontdoord.conf"
+expect_eq "" "$("$fd" --check-config --config "$tmp/cfg/frontdoord.conf" 2>&1 | grep 'kafka connection')" "no warning with sasl_ssl"
 finish
