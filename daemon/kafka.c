@@ -986,6 +986,9 @@ static rd_kafka_conf_t *common_conf(struct kafka *k, const struct config *cfg, b
     }
     if (bad || apply_passthrough(cfg, conf, consumer, err, errlen) != 0)
         goto fail;
+    /* kafka.sasl_password_file: the secret never sits in the main file */
+    if (cfg->kafka.sasl_password != NULL)
+        bad |= conf_set(conf, "sasl.password", cfg->kafka.sasl_password, err, errlen);
     if (consumer && !passthrough_sets(cfg, "fetch.max.bytes")) {
         /* librdkafka wants fetch.max.bytes >= message.max.bytes: follow a larger one. */
         char mmb[32];

@@ -48,6 +48,7 @@ struct config {
         size_t max_message_bytes; /* events larger than this are too_large */
         int unknown_case_retry_s; /* how long a case event waits for its referral */
         int embedded_partitions;  /* partitions per topic of the embedded cluster */
+        char *sasl_password;      /* secret from sasl_password_file, or NULL */
         struct kv_pair *rdkafka;  /* pass-through properties */
         size_t n_rdkafka;
     } kafka;
