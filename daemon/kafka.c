@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -232,6 +235,67 @@ static int apply_passthrough(const struct config *cfg, rd_kafka_conf_t *conf, bo
         }
     }
     return 0;
+}
+
+static const char *passthrough_value(const struct config *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->kafka.n_rdkafka; i++)
+        if (strcmp(cfg->kafka.rdkafka[i].key, key) == 0)
+            return cfg->kafka.rdkafka[i].value;
+    return NULL;
+}
+
+/* A bootstrap list ("host:port,PROTO://host:port,[::1]:port") naming loopback hosts only. */
+static bool brokers_loopback(const char *list)
+{
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char one[256];
+        snprintf(one, sizeof one, "%.*s", (int)(n < sizeof one ? n : sizeof one - 1), p);
+        char *h = one;
+        char *scheme = strstr(h, "://");
+        if (scheme != NULL)
+            h = scheme + 3;
+        while (*h == ' ')
+            h++;
+        /* host:port, [v6]:port or a bare host */
+        char *end = h[0] == '[' ? strchr(h, ']') : strrchr(h, ':');
+        if (h[0] == '[') {
+            h++;
+            if (end == NULL)
+                return false;
+        }
+        if (end != NULL)
+            *end = '\0';
+        struct in_addr a4;
+        struct in6_addr a6;
+        bool loop = strcmp(h, "localhost") == 0 ||
+                    (inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+                    (inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+        if (!loop)
+            return false;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+const char *kafka_tls_problem(const struct config *cfg)
+{
+    if (strcmp(cfg->kafka.brokers, "embedded") == 0 || brokers_loopback(cfg->kafka.brokers))
+        return NULL;
+    const char *proto = passthrough_value(cfg, "security.protocol");
+    if (proto == NULL || (strcasecmp(proto, "ssl") != 0 && strcasecmp(proto, "sasl_ssl") != 0))
+        return "not encrypted (set rdkafka.security.protocol = ssl or sasl_ssl)";
+    const char *verify = passthrough_value(cfg, "enable.ssl.certificate.verification");
+    if (verify != NULL && strcasecmp(verify, "true") != 0)
+        return "broker certificates are not verified (enable.ssl.certificate.verification)";
+    const char *names = passthrough_value(cfg, "ssl.endpoint.identification.algorithm");
+    if (names != NULL && strcasecmp(names, "https") != 0)
+        return "broker host names are not verified (ssl.endpoint.identification.algorithm)";
+    return NULL;
 }
 
 int kafka_check_config(const struct config *cfg, char *errs, size_t errs_len)
@@ -1062,6 +1126,9 @@ static rd_kafka_conf_t *common_conf(struct kafka *k, const struct config *cfg, b
     }
     if (bad || apply_passthrough(cfg, conf, consumer, err, errlen) != 0)
         goto fail;
+    /* kafka.sasl_password_file: the secret never sits in the main file */
+    if (cfg->kafka.sasl_password != NULL)
+        bad |= conf_set(conf, "sasl.password", cfg->kafka.sasl_password, err, errlen);
     if (consumer && !passthrough_sets(cfg, "fetch.max.bytes")) {
         /* librdkafka wants fetch.max.bytes >= message.max.bytes: follow a larger one. */
         char mmb[32];
@@ -1140,6 +1207,9 @@ int kafka_open(struct event_base *base, const struct config *cfg, const struct k
         errf(err, errlen, "out of memory");
         goto fail;
     }
+    const char *tls = kafka_tls_problem(cfg);
+    if (tls != NULL)
+        log_warn("kafka connection is not protected by verified TLS", "problem", tls);
     if (strcmp(cfg->kafka.brokers, "embedded") == 0) {
         if (start_embedded(k, cfg, err, errlen) != 0)
             goto fail;

@@ -386,16 +386,17 @@ char *casestore_decision_message(const char *event_id, const char *cause_event_i
     return w.s;
 }
 
-/* A string member of nested objects, or NULL (JSON null and "" count as missing). */
-static const char *json_path_str(const json_t *root, const char *a, const char *b, const char *c)
+/* The child and family ids of a referral as the case store keeps and compares them: the
+ * ones event_parse() picked (a non-empty string without an embedded NUL), else NULL. A
+ * jansson string is NUL-terminated at its length, so these are C strings. */
+static const char *ref_child_id(const struct event *ev)
 {
-    const json_t *j = json_object_get(root, a);
-    if (b)
-        j = json_object_get(j, b);
-    if (c)
-        j = json_object_get(j, c);
-    const char *s = json_string_value(j);
-    return s && *s ? s : NULL;
+    return ev->ref.child_id && ev->ref.child_id_len > 0 ? ev->ref.child_id : NULL;
+}
+
+static const char *ref_family_id(const struct event *ev)
+{
+    return ev->ref.family_id && ev->ref.family_id_len > 0 ? ev->ref.family_id : NULL;
 }
 
 /* level_of_need as stored: a whole number 1-4, else 0 (stored as NULL). */
@@ -782,12 +783,15 @@ static int hold(struct casestore *cs, struct db_round *r, struct msg *m)
 static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
 {
     const struct event *ev = &m->ev;
-    if (case_find(cs, m->referral_id))
+    if (case_find(cs, m->referral_id)) {
+        log_warn("event rejected", "event", m->event_id, "referral", m->referral_id, "error",
+                 "duplicate_referral");
         return reject(cs, r, m, EVENT_DUPLICATE_REFERRAL,
                       "a case with this referral id already exists", true);
+    }
 
-    const char *child = json_path_str(ev->root, "referral", "child", "id");
-    const char *family = json_path_str(ev->root, "referral", "family", "id");
+    const char *child = ref_child_id(ev);
+    const char *family = ref_family_id(ev);
     struct route_history h;
     history_for(cs, child, family, &h);
     struct decision *d = &m->decision;
@@ -1286,8 +1290,8 @@ static void batch_start(struct casestore *cs)
             rc |= json_array_append_new(ids, json_string(m->referral_id));
         }
         if (m->has_ev && m->ev.type == EVENT_REFERRAL_RECEIVED) {
-            const char *kid = json_path_str(m->ev.root, "referral", "child", "id");
-            const char *fam = json_path_str(m->ev.root, "referral", "family", "id");
+            const char *kid = ref_child_id(&m->ev);
+            const char *fam = ref_family_id(&m->ev);
             rc |= json_add_str(locks, "c:", kid);
             rc |= json_add_str(locks, "f:", fam);
             if (kid)
