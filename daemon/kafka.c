@@ -1041,6 +1041,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     messages_serve(k);
     producer_serve(k);
     retry_due(k);
+    if (log_enabled(LOG_DEBUG)) {
+        char a[24], b[24], c[24];
+        log_debug("kafka flow", "in_flight", num(a, sizeof a, (long long)k->in_flight), "queued",
+                  num(b, sizeof b, k->mq ? (long long)rd_kafka_queue_length(k->mq) : 0), "consumed",
+                  num(c, sizeof c, (long long)k->consumed));
+    }
     /* Full for a whole tick with nothing done: the downstream is stalled, so stop
      * fetching at the brokers too (polling goes on) until the count falls. */
     if (!k->paused && is_full(k) && k->done_total == k->done_ticks)
@@ -1115,9 +1121,12 @@ static rd_kafka_conf_t *common_conf(struct kafka *k, const struct config *cfg, b
     int bad = 0;
     bad |= conf_set(conf, "client.id", "frontdoord", err, errlen);
     if (consumer) {
-        /* Bounded prefetch: at most ~8 MiB waits in librdkafka's queue. */
+        /* Bounded prefetch: at most ~8 MiB waits in librdkafka's queue. The message count
+         * stays at librdkafka's default: a low one stops a partition's fetching whenever
+         * the shared queue passes it, and the fetcher only looks again after a pause,
+         * which held consumption to about a tenth of the raw rate. */
         bad |= conf_set(conf, "queued.max.messages.kbytes", "8192", err, errlen);
-        bad |= conf_set(conf, "queued.min.messages", "1000", err, errlen);
+        bad |= conf_set(conf, "queued.min.messages", "100000", err, errlen);
         bad |= conf_set(conf, "fetch.max.bytes", "8388608", err, errlen);
         bad |= conf_set(conf, "auto.commit.interval.ms", "1000", err, errlen);
         bad |= conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err, errlen);

@@ -216,6 +216,7 @@ struct casestore {
     struct db_round *r1, *r2, *rb;
     struct db_round *r2rows; /* round 2's row-changing statements, in batch order */
     int st_seen;
+    double read_ms, plan_ms;      /* the batch's round 1 and planning, for the debug log */
     struct jw jw_reasons, jw_msg; /* reused for every decision */
     struct dbbulk *b_seen, *b_processed, *b_case, *b_decision, *b_audit, *b_outbox;
     struct bcase *cases;
@@ -1064,10 +1065,14 @@ static void round2_done(void *arg, struct db_round *r, enum db_status st)
         batch_failed(cs, "batch write", r, st);
         return;
     }
-    char n[16], ms[24];
-    snprintf(n, sizeof n, "%zu", cs->n_batch);
-    snprintf(ms, sizeof ms, "%.1f", db_round_elapsed_ms(r));
-    log_debug("batch committed", "events", n, "ms", ms);
+    if (log_enabled(LOG_DEBUG)) {
+        char n[16], ms[24], rd[24], pl[24];
+        snprintf(n, sizeof n, "%zu", cs->n_batch);
+        snprintf(ms, sizeof ms, "%.1f", db_round_elapsed_ms(r));
+        snprintf(rd, sizeof rd, "%.1f", cs->read_ms);
+        snprintf(pl, sizeof pl, "%.1f", cs->plan_ms);
+        log_debug("batch committed", "events", n, "read_ms", rd, "plan_ms", pl, "write_ms", ms);
+    }
     cs->failures = 0;
     cs->batch_limit = (size_t)cs->opt.cfg->database.batch_max;
     for (size_t i = 0; i < cs->n_batch; i++) {
@@ -1116,6 +1121,9 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
         batch_failed(cs, "batch read", r, st);
         return;
     }
+    cs->read_ms = db_round_elapsed_ms(r);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     /* the cases */
     PGresult *res = db_round_result(r, (size_t)cs->st_cases);
     for (int i = 0; i < PQntuples(res); i++) {
@@ -1252,6 +1260,9 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
         batch_failed(cs, "batch planning", NULL, DB_ERROR);
         return;
     }
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cs->plan_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     if (db_submit(cs->db, out, round2_done, cs) != 0) {
         batch_requeue(cs);
         batch_end(cs);
