@@ -48,7 +48,27 @@ struct kmsg {
     rd_kafka_message_t *rkm;
     struct kpart *kp;
     uint64_t epoch;
+    struct timespec consumed_at; /* CLOCK_MONOTONIC */
 };
+
+static double seconds_since(const struct timespec *t0, clockid_t clock)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The latency metrics of a message whose effects are durable now. */
+static void observe_latency(const struct kmsg *m)
+{
+    metrics_observe_event_commit(m->kp->topic, seconds_since(&m->consumed_at, CLOCK_MONOTONIC));
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m->rkm, &tt);
+    if (ts > 0 && tt != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) {
+        struct timespec t0 = {(time_t)(ts / 1000), (long)(ts % 1000) * 1000000L};
+        metrics_observe_event_end_to_end(m->kp->topic, seconds_since(&t0, CLOCK_REALTIME));
+    }
+}
 
 /* One production, kept until its delivery is reported (the value is not copied by
  * librdkafka: it points here) and, when it failed, until it is retried. */
@@ -675,6 +695,7 @@ void kafka_msg_done(struct kafka_msg *msg)
     struct kmsg *m = (struct kmsg *)msg;
     struct kafka *k = m->k;
     struct kpart *kp = m->kp;
+    observe_latency(m);
     if (kp->assigned && kp->epoch == m->epoch && !k->closed) {
         int64_t next = offsets_complete(&kp->offs, m->pub.offset);
         if (next >= 0) {
@@ -756,6 +777,7 @@ static void consume_one(struct kafka *k, rd_kafka_message_t *rkm)
     m->k = k;
     m->rkm = rkm;
     m->kp = kp;
+    clock_gettime(CLOCK_MONOTONIC, &m->consumed_at);
     m->epoch = kp->epoch;
     m->pub.topic = kp->topic;
     m->pub.partition = rkm->partition;
