@@ -95,10 +95,12 @@ static const char *const SQL_INSERT_CASE =
     "INSERT INTO cases (referral_id, child_id, family_id, state, route, destination, priority,"
     " rule, level_of_need, received_at, decided_at, decision_due_at, closed_at, locality_id,"
     " hub_id, referral_event_id, referral_body)\n"
-    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+    "SELECT r, c, f, st, ro, de, pr, ru, lv, rc, dc, du, cl, lo, hu, ev, convert_to(b, 'UTF8')"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
     " $6::text[], $7::text[], $8::text[], $9::smallint[], $10::timestamptz[],"
     " $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::text[], $15::text[],"
-    " $16::uuid[], $17::bytea[])";
+    " $16::uuid[], $17::text[])"
+    " AS x(r, c, f, st, ro, de, pr, ru, lv, rc, dc, du, cl, lo, hu, ev, b)";
 #define NCOL_CASE 17
 
 static const char *const SQL_UPDATE_ROUTE =
@@ -130,9 +132,10 @@ static const char *const SQL_INSERT_AUDIT =
  * event_id_reused event is never marked processed): the dedupe key absorbs it. */
 static const char *const SQL_INSERT_OUTBOX =
     "INSERT INTO outbox (dedupe_key, kind, msg_key, payload, headers)\n"
-    "SELECT k, kind, mk, pl, coalesce(h, '[]') FROM unnest($1::text[], $2::text[],"
-    " $3::bytea[], $4::bytea[], $5::jsonb[]) WITH ORDINALITY AS x(k, kind, mk, pl, h, i)"
-    " ORDER BY x.i ON CONFLICT (dedupe_key) DO NOTHING";
+    "SELECT k, kind, convert_to(mk, 'UTF8'), convert_to(pl, 'UTF8'), coalesce(h, '[]')"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[])"
+    " WITH ORDINALITY AS x(k, kind, mk, pl, h, i) ORDER BY x.i"
+    " ON CONFLICT (dedupe_key) DO NOTHING";
 #define NCOL_OUTBOX 5
 
 static const char *const SQL_HOLD =
@@ -652,13 +655,14 @@ static int w_audit(struct casestore *cs, const struct msg *m, const char *action
 }
 
 /* An outbox message: kind "decision" or "dlq"; headers a JSON array or NULL. */
+/* payload is a JSON text (a decision, or a usable event's own bytes), so NUL-free UTF-8:
+ * it travels as text, half the size of bytea hex. */
 static int w_outbox(struct casestore *cs, const char *dedupe_key, const char *kind, const char *key,
-                    const char *payload, size_t len, const char *headers)
+                    const char *payload, const char *headers)
 {
     const char *v[NCOL_OUTBOX] = {dedupe_key, kind, key, payload, headers};
-    const long lens[NCOL_OUTBOX] = {-1, -1, key ? (long)strlen(key) : -1, (long)len, -1};
     cs->new_outbox = true;
-    return dbbulk_add(cs->b_outbox, v, lens);
+    return dbbulk_add(cs->b_outbox, v, NULL);
 }
 
 static int w_unhold(struct db_round *r, const struct msg *m)
@@ -699,7 +703,7 @@ static int w_decision(struct casestore *cs, const struct msg *m, const struct de
     char key[64];
     snprintf(key, sizeof key, "decision:%s", m->event_id);
     if (dbbulk_add(cs->b_decision, v, NULL) != 0 ||
-        w_outbox(cs, key, "decision", m->referral_id, w->s, w->len, NULL) != 0)
+        w_outbox(cs, key, "decision", m->referral_id, w->s, NULL) != 0)
         return -1;
     return 0;
 }
@@ -718,8 +722,7 @@ static int w_dlq(struct casestore *cs, const struct msg *m, enum event_error e, 
     json_decref(h);
     int rc = -1;
     if (hs)
-        rc = w_outbox(cs, key, "dlq", m->referral_id[0] ? m->referral_id : NULL, m->body, m->len,
-                      hs);
+        rc = w_outbox(cs, key, "dlq", m->referral_id[0] ? m->referral_id : NULL, m->body, hs);
     free(hs);
     return rc < 0 ? -1 : 0;
 }
@@ -846,11 +849,8 @@ static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
                                 hub,
                                 m->event_id,
                                 m->body};
-    long lens[NCOL_CASE];
-    for (int i = 0; i < NCOL_CASE; i++)
-        lens[i] = -1;
-    lens[NCOL_CASE - 1] = (long)m->len;
-    if (w_processed(cs, m, "routed") < 0 || dbbulk_add(cs->b_case, v, lens) < 0 ||
+    /* the body is a usable event's JSON text: NUL-free UTF-8, sent as text */
+    if (w_processed(cs, m, "routed") < 0 || dbbulk_add(cs->b_case, v, NULL) < 0 ||
         w_decision(cs, m, d) < 0 ||
         w_audit(cs, m, "referral.received", NULL, rules_state_name(d->state)) < 0)
         return -1;
