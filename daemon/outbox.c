@@ -9,12 +9,14 @@
 #include "frontdoor/log.h"
 #include "frontdoor/outbox.h"
 
-/* Only the holder of the lock reads rows; the others see none and try again later. */
+/* Only the holder of the lock reads rows; the others see none and try again later. The
+ * lock alone keeps publishers apart (the case stores only insert), so the rows are not
+ * locked too: a row lock writes every row once more. */
 static const char *const SQL_TAKE =
     "WITH l AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($1::int8) AS ok)\n"
     "SELECT o.id, o.kind, convert_from(o.msg_key, 'UTF8'), convert_from(o.payload, 'UTF8'),"
     " o.headers::text FROM outbox o, l WHERE l.ok AND o.published_at IS NULL\n"
-    "ORDER BY o.id LIMIT $2::int FOR UPDATE OF o SKIP LOCKED";
+    "ORDER BY o.id LIMIT $2::int";
 
 static const char *const SQL_DEPTH = "SELECT count(*) FROM outbox WHERE published_at IS NULL";
 

@@ -6,9 +6,9 @@
  * the decision messages and marks the DLQ messages published (their dedupe keys stay). A crash in between publishes a message again: consumers deduplicate
  * by event_id (events.md), so nothing is lost.
  *
- * One publisher at a time per database (a transaction-level advisory lock, rows taken
- * with FOR UPDATE), so several daemons neither publish a row twice at once nor reorder
- * the messages of a referral. It has its own connection (db.h) and runs on the loop.
+ * One publisher at a time per database (a transaction-level advisory lock taken with
+ * the rows), so several daemons neither publish a row twice at once nor reorder the
+ * messages of a referral. It has its own connection (db.h) and runs on the loop.
  *
  * Ownership: the caller owns struct outbox; kafka and cfg are borrowed. At shutdown call
  * kafka_detach() before outbox_free() (delivery callbacks point into the publisher).
