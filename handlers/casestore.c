@@ -58,7 +58,8 @@ static const char *const SQL_CASES =
     "       (extract(epoch FROM decided_at) * 1000)::int8,\n"
     "       (extract(epoch FROM closed_at) * 1000)::int8, locality_id, hub_id,\n"
     "       CASE WHEN referral_id IN (SELECT id FROM ids)\n"
-    "            THEN convert_from(referral_body, 'UTF8') END\n"
+    "            THEN convert_from(referral_body, 'UTF8') END,\n"
+    "       priority, rule, extract(epoch FROM decision_due_at)::int8\n"
     "FROM cases WHERE referral_id IN (SELECT id FROM ids)\n"
     "   OR child_id IN (SELECT id FROM kids) OR family_id IN (SELECT id FROM fams)";
 
@@ -148,9 +149,12 @@ struct msg {
 
 /* A case as the batch sees it: read in round 1, changed by earlier events of the batch. */
 struct bcase {
-    char *referral_id, *child_id, *family_id, *destination, *locality_id, *hub_id;
+    char *referral_id, *child_id, *family_id, *destination, *locality_id, *hub_id, *rule;
     enum route_kind route;
     enum case_state state;
+    enum priority priority;
+    bool has_due;
+    int64_t due_at_s;
     int64_t decided_at_ms, closed_at_ms;
     char *body; /* the referral.received body, when the batch needs it */
     size_t body_len;
@@ -297,6 +301,7 @@ static void bcase_clear(struct bcase *c)
     free(c->destination);
     free(c->locality_id);
     free(c->hub_id);
+    free(c->rule);
     free(c->body);
     if (c->ref_state == 1)
         event_release(&c->ref);
@@ -525,10 +530,21 @@ static int w_dlq(struct casestore *cs, struct db_round *r, const struct msg *m, 
 }
 
 static int plan(struct casestore *cs, struct db_round *r, const struct msg *m,
-                const struct event *referral, enum case_state from, enum case_state to)
+                const struct event *referral, const struct bcase *c, enum case_state from,
+                enum case_state to)
 {
     if (cs->opt.plan == NULL)
         return 0;
+    struct casestore_case after;
+    if (c != NULL)
+        after = (struct casestore_case){
+            .route = c->route,
+            .destination = c->destination,
+            .priority = c->priority,
+            .rule = c->rule ? c->rule : "",
+            .has_due = c->has_due,
+            .due_at_s = c->due_at_s,
+        };
     struct casestore_change ch = {
         .outcome = m->outcome,
         .error = m->error,
@@ -538,6 +554,7 @@ static int plan(struct casestore *cs, struct db_round *r, const struct msg *m,
         .decision = m->has_decision ? &m->decision : NULL,
         .from_state = from,
         .to_state = to,
+        .case_after = c ? &after : NULL,
         .source = &m->src,
         .now_ms = cs->now_ms,
     };
@@ -555,7 +572,7 @@ static int reject(struct casestore *cs, struct db_round *r, struct msg *m, enum 
     if (rc == 0 && m->from_hold && w_unhold(r, m) < 0)
         rc = -1;
     if (rc == 0)
-        rc = plan(cs, r, m, NULL, CASE_STATE_COUNT, CASE_STATE_COUNT);
+        rc = plan(cs, r, m, NULL, NULL, CASE_STATE_COUNT, CASE_STATE_COUNT);
     return rc;
 }
 
@@ -609,12 +626,16 @@ static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
     c->destination = strdup(d->destination);
     c->locality_id = dup_or_null(locality);
     c->hub_id = dup_or_null(hub);
+    c->rule = strdup(d->rule);
     c->route = d->route;
     c->state = d->state;
+    c->priority = d->priority;
+    c->has_due = d->has_due;
+    c->due_at_s = d->due_at_s;
     c->decided_at_ms = cs->now_ms;
     c->closed_at_ms = d->state == CASE_CLOSED ? ev->occurred_at_ms : 0;
     c->body = malloc(m->len + 1);
-    if (!c->referral_id || !c->destination || !c->body)
+    if (!c->referral_id || !c->destination || !c->rule || !c->body)
         return -1;
     memcpy(c->body, m->body, m->len);
     c->body[m->len] = '\0';
@@ -649,7 +670,7 @@ static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
     log_info("referral routed", "event", m->event_id, "referral", m->referral_id, "route",
              rules_route_name(d->route), "destination", d->destination, "rule", d->rule, "priority",
              rules_priority_name(d->priority));
-    return plan(cs, r, m, ev, CASE_STATE_COUNT, d->state);
+    return plan(cs, r, m, ev, c, CASE_STATE_COUNT, d->state);
 }
 
 static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m, bool expired,
@@ -696,13 +717,21 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         struct decision *d = &m->decision;
         m->has_decision = true;
         m->outcome = CASESTORE_REROUTED;
-        char *dest = strdup(d->destination);
-        if (dest == NULL)
+        char *dest = strdup(d->destination), *rule = strdup(d->rule);
+        if (dest == NULL || rule == NULL) {
+            free(dest);
+            free(rule);
             return -1;
+        }
         free(c->destination);
         c->destination = dest;
+        free(c->rule);
+        c->rule = rule;
         c->route = d->route;
         c->state = d->state;
+        c->priority = d->priority;
+        c->has_due = d->has_due;
+        c->due_at_s = d->due_at_s;
         c->decided_at_ms = cs->now_ms;
         c->closed_at_ms = d->state == CASE_CLOSED ? ev->occurred_at_ms : 0;
         struct params p = {.n = 0};
@@ -741,7 +770,7 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         return -1;
     if (m->from_hold)
         cs->released_hold = true;
-    return plan(cs, r, m, referral, from, c->state);
+    return plan(cs, r, m, referral, c, from, c->state);
 }
 
 /* ---------------------------------------------------------------- batches */
@@ -893,6 +922,14 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
         c->closed_at_ms = PQgetisnull(res, i, 7) ? 0 : strtoll(PQgetvalue(res, i, 7), NULL, 10);
         c->locality_id = PQgetisnull(res, i, 8) ? NULL : strdup(PQgetvalue(res, i, 8));
         c->hub_id = PQgetisnull(res, i, 9) ? NULL : strdup(PQgetvalue(res, i, 9));
+        const char *prio = PQgetvalue(res, i, 11);
+        c->priority = strcmp(prio, "red") == 0     ? PRIORITY_RED
+                      : strcmp(prio, "amber") == 0 ? PRIORITY_AMBER
+                      : strcmp(prio, "green") == 0 ? PRIORITY_GREEN
+                                                   : PRIORITY_BLUE;
+        c->rule = strdup(PQgetvalue(res, i, 12));
+        c->has_due = !PQgetisnull(res, i, 13);
+        c->due_at_s = c->has_due ? strtoll(PQgetvalue(res, i, 13), NULL, 10) : 0;
         if (!PQgetisnull(res, i, 10)) {
             c->body_len = (size_t)PQgetlength(res, i, 10);
             c->body = malloc(c->body_len + 1);

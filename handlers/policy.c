@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "frontdoor/policy.h"
+#include "frontdoor/template.h"
 
 int policy_load_files(const char *rules_path, const char *directory_path, struct policy **out,
                       char *errs, size_t errs_len)
@@ -47,7 +48,27 @@ int policy_load(const struct config *cfg, struct policy **out, char *errs, size_
                      cfg->path ? cfg->path : "configuration");
         return -1;
     }
-    return policy_load_files(cfg->routing.rules, cfg->routing.directory, out, errs, errs_len);
+    if (policy_load_files(cfg->routing.rules, cfg->routing.directory, out, errs, errs_len) != 0) {
+        /* The templates are still read, so one run shows every problem. */
+        if (cfg->routing.templates) {
+            struct templates *t = NULL;
+            size_t used = errs ? strlen(errs) : 0;
+            if (template_load_set(cfg->routing.templates, &t, errs ? errs + used : NULL,
+                                  errs_len > used ? errs_len - used : 0) == 0)
+                template_free_set(t);
+        }
+        return -1;
+    }
+    if (cfg->routing.templates == NULL)
+        return 0;
+    size_t used = errs ? strlen(errs) : 0;
+    if (template_load_set(cfg->routing.templates, &(*out)->templates, errs ? errs + used : NULL,
+                          errs_len > used ? errs_len - used : 0) != 0) {
+        policy_free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 void policy_free(struct policy *p)
@@ -56,6 +77,7 @@ void policy_free(struct policy *p)
         return;
     directory_free(p->directory);
     rules_free(p->rules);
+    template_free_set(p->templates);
     free(p);
 }
 

@@ -66,6 +66,16 @@ struct casestore_result {
  * store is freed: their offsets must not be stored. */
 typedef void (*casestore_done_fn)(void *arg, const struct casestore_result *res);
 
+/* A case as it stands after a change: what messages about it say. */
+struct casestore_case {
+    enum route_kind route;
+    const char *destination;
+    enum priority priority;
+    const char *rule;
+    bool has_due;
+    int64_t due_at_s; /* decision_due_at, UTC seconds, when has_due */
+};
+
 /* A change about to be written, shown to the notification planner so it can add its
  * own statements (notification outbox rows) to the same transaction. */
 struct casestore_change {
@@ -78,6 +88,7 @@ struct casestore_change {
     const struct decision *decision; /* ROUTED / REROUTED */
     enum case_state from_state;      /* case events on a known case */
     enum case_state to_state;
+    const struct casestore_case *case_after; /* NULL when there is no case (rejections) */
     const struct casestore_source *source;
     int64_t now_ms; /* the transaction's wall-clock time */
 };

@@ -1,5 +1,5 @@
 /* policy: everything a SIGHUP reloads for routing, loaded and validated together: the
- * rule file and the directory (the notification templates join it with their issue).
+ * rule file, the directory and the notification templates.
  *
  * A reload builds a new policy with policy_load() and swaps it in only when that
  * succeeds, so a bad file never replaces a good policy. A loaded policy is read-only and
@@ -17,20 +17,20 @@
 #include "frontdoor/event.h"
 #include "frontdoor/rules.h"
 
-struct templates; /* the notifications issue */
+struct templates;
 
 struct policy {
     struct directory *directory; /* owned */
     struct rules *rules;         /* owned */
-    struct templates *templates; /* owned; NULL until templates are loaded */
+    struct templates *templates; /* owned; NULL when loaded without a template folder */
 };
 
-/* Load cfg->routing.directory and cfg->routing.rules (checked against each other).
- * Every problem is appended to errs as a "file:line: message" line. Returns 0 and *out,
- * or -1 (then *out is NULL). */
+/* Load cfg->routing.directory and cfg->routing.rules (checked against each other), and
+ * the template folder cfg->routing.templates when it is set. Every problem is appended to errs as a
+ * "file:line: message" line. Returns 0 and *out, or -1 (then *out is NULL). */
 int policy_load(const struct config *cfg, struct policy **out, char *errs, size_t errs_len);
 
-/* The same with explicit paths (tests, tools). */
+/* Rules and directory only, with explicit paths (tests, tools): no templates. */
 int policy_load_files(const char *rules_path, const char *directory_path, struct policy **out,
                       char *errs, size_t errs_len);
 
