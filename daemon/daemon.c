@@ -12,13 +12,19 @@
 #include <systemd/sd-daemon.h>
 
 #include "frontdoor/daemon.h"
+#include "frontdoor/callback_http.h"
+#include "frontdoor/caltime.h"
 #include "frontdoor/casestore.h"
 #include "frontdoor/casestore_sink.h"
+#include "frontdoor/dispatch.h"
 #include "frontdoor/intake.h"
 #include "frontdoor/kafka.h"
 #include "frontdoor/log.h"
+#include "frontdoor/notify_plan.h"
+#include "frontdoor/notify_store.h"
 #include "frontdoor/outbox.h"
 #include "frontdoor/policy.h"
+#include "frontdoor/sendtime.h"
 
 #define ERRS_LEN 16384
 /* Graceful stop: in-flight events get this long, then the consumer closes; the whole stop
@@ -43,6 +49,10 @@ struct daemon {
     struct casestore *cs; /* owned by sink */
     struct outbox *ob;
     struct intake *in;
+    struct dispatch *dp;       /* notification delivery */
+    struct callback_http *cbh; /* Notify receipts (interim listener) */
+    struct clock clock;        /* every notification timing decision reads this */
+    int64_t clock_offset;      /* FRONTDOOR_TEST_CLOCK (test only) */
     struct event *sig_term, *sig_int, *sig_hup, *tick, *stop_tick;
     enum run_state state;
     int rc;
@@ -103,7 +113,7 @@ static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
     if (d->state == CLOSING && (kafka_consumer_closed(d->k) || elapsed >= STOP_MAX_S)) {
         struct outbox_stats os;
         outbox_get_stats(d->ob, &os);
-        bool flushed = os.depth == 0 || !os.connected || d->rc != EX_OK;
+        bool flushed = (os.depth == 0 || !os.connected || d->rc != EX_OK) && dispatch_idle(d->dp);
         if (!flushed && elapsed < STOP_MAX_S && mono_now() - d->close_started < FLUSH_MAX_S)
             return;
         if (!kafka_consumer_closed(d->k))
@@ -130,6 +140,7 @@ static void begin_stop(struct daemon *d, int rc, const char *why, bool drain)
     sd_notify(0, "STOPPING=1");
     log_info("stopping", "reason", why, "in_flight", num(nb, sizeof nb, (long long)st.in_flight));
     kafka_stop_fetching(d->k);
+    dispatch_stop(d->dp); /* sends in flight finish and are recorded */
     if (!drain) {
         d->state = CLOSING;
         d->close_started = mono_now();
@@ -189,6 +200,34 @@ static void on_outbox(void *arg)
 {
     struct daemon *d = arg;
     outbox_poke(d->ob);
+    dispatch_poke(d->dp); /* notification rows came with it */
+}
+
+/* The case store's plan hook: the notifications of a change, in its transaction. */
+static int on_plan(void *arg, struct db_round *r, const struct casestore_change *ch)
+{
+    struct daemon *d = arg;
+    struct notify_ctx ctx = {d->policy, &d->clock};
+    struct notify_plan p;
+    if (notify_plan_change(&ctx, ch, &p) != 0)
+        return -1;
+    int rc = notify_store_write(r, &p);
+    for (size_t i = 0; i < p.n_rows; i++)
+        if (p.rows[i].state == NOTIFY_SKIPPED)
+            log_info("notification skipped", "referral", p.referral_id, "template",
+                     p.rows[i].template_name, "channel",
+                     p.rows[i].channel == TEMPLATE_EMAIL ? "email" : "sms", "reason",
+                     p.rows[i].skip_reason);
+    notify_plan_release(&p);
+    return rc;
+}
+
+/* Intake's hook: an unusable event on the referrals topic alerts the Front Door. */
+static int on_unusable(void *arg, const char *topic, int32_t partition, int64_t offset,
+                       const char *error_code, void (*done)(void *ctx, bool ok), void *ctx)
+{
+    struct daemon *d = arg;
+    return dispatch_record_unusable(d->dp, topic, partition, offset, error_code, done, ctx);
 }
 
 /* ---------------------------------------------------------------- reload */
@@ -244,6 +283,7 @@ static void reload(struct daemon *d)
     /* Swap: intake and the sink (the case store) borrow the policy; nothing keeps pointers
      * into the old one beyond a call (no decision outlives a batch). */
     intake_set_policy(d->in, np);
+    dispatch_set_policy(d->dp, np);
     if (d->sink->ops->set_policy)
         d->sink->ops->set_policy(d->sink->impl, np);
     policy_free(d->policy);
@@ -328,6 +368,10 @@ static void teardown(struct daemon *d)
         d->sink->ops->destroy(d->sink->impl); /* frees the case store */
     else
         casestore_free(d->cs);
+    /* The dispatcher answers the receipts it still owes through the listener, and drops
+     * the alerts intake waits for (those events are consumed again). */
+    dispatch_free(d->dp);
+    callback_http_free(d->cbh);
     intake_free(d->in);
     outbox_free(d->ob);
     kafka_free(d->k);
@@ -356,6 +400,22 @@ int daemon_run(struct config *cfg)
     }
     free(errs);
 
+    /* Test only: notification timing runs from a set instant (documented in README). */
+    const char *test_clock = getenv("FRONTDOOR_TEST_CLOCK");
+    d.clock = sendtime_system_clock();
+    if (test_clock && test_clock[0]) {
+        int64_t at;
+        if (!caltime_parse_datetime(test_clock, &at)) {
+            fprintf(stderr, "frontdoord: FRONTDOOR_TEST_CLOCK is not an RFC 3339 date-time\n");
+            teardown(&d);
+            return EX_CONFIG;
+        }
+        d.clock_offset = at - sendtime_now_ms(&d.clock);
+        d.clock = (struct clock){sendtime_offset_now_ms, &d.clock_offset};
+        log_warn("test clock in use: notification timing runs from FRONTDOOR_TEST_CLOCK", "now",
+                 test_clock);
+    }
+
     signal(SIGPIPE, SIG_IGN);
     d.base = event_base_new();
     if (d.base == NULL) {
@@ -379,6 +439,26 @@ int daemon_run(struct config *cfg)
         teardown(&d);
         return EX_UNAVAILABLE;
     }
+    struct dispatch_options dpo = {
+        .base = d.base,
+        .cfg = cfg,
+        .policy = d.policy,
+        .clock = &d.clock,
+        .on_fatal = on_db_fatal,
+        .arg = &d,
+    };
+    bool config_error = false;
+    if (dispatch_open(&dpo, &d.dp, &config_error, err, sizeof err) != 0) {
+        log_error("notification delivery setup failed", "reason", err);
+        teardown(&d);
+        return config_error ? EX_CONFIG : EX_UNAVAILABLE;
+    }
+    if (cfg->http.callback_token != NULL &&
+        callback_http_open(d.base, cfg->http.listen, d.dp, &d.cbh, err, sizeof err) != 0) {
+        log_error("http listener setup failed", "reason", err);
+        teardown(&d);
+        return EX_UNAVAILABLE;
+    }
     struct casestore_options co = {
         .base = d.base,
         .cfg = cfg,
@@ -386,6 +466,7 @@ int daemon_run(struct config *cfg)
         .on_ready = on_db_ready,
         .on_fatal = on_db_fatal,
         .on_outbox = on_outbox,
+        .plan = on_plan,
         .arg = &d,
     };
     if (casestore_open(&co, &d.cs, err, sizeof err) != 0) {
@@ -399,6 +480,7 @@ int daemon_run(struct config *cfg)
         teardown(&d);
         return EX_OSERR;
     }
+    intake_set_unusable_hook(d.in, on_unusable, &d);
 
     d.sig_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_signal, &d);

@@ -558,7 +558,11 @@ static int plan(struct casestore *cs, struct db_round *r, const struct msg *m,
         .source = &m->src,
         .now_ms = cs->now_ms,
     };
-    return cs->opt.plan(cs->opt.arg, r, &ch);
+    size_t before = db_round_count(r);
+    int rc = cs->opt.plan(cs->opt.arg, r, &ch);
+    if (db_round_count(r) > before)
+        cs->new_outbox = true; /* on_outbox after COMMIT: notifications to send */
+    return rc;
 }
 
 static int reject(struct casestore *cs, struct db_round *r, struct msg *m, enum event_error e,

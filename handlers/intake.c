@@ -24,6 +24,8 @@ struct intake_item {
     enum event_error error;
     char detail[SINK_DETAIL_MAX];
     size_t cut; /* bytes of the original put on the DLQ message */
+    int parts;  /* the dead letter and the alert still to complete */
+    bool part_failed;
 };
 
 struct intake {
@@ -35,6 +37,8 @@ struct intake {
     struct intake_item *items; /* every item in flight */
     size_t in_flight;
     uint64_t accepted, dead_lettered, rejected_by_sink, truncated;
+    intake_unusable_fn unusable;
+    void *unusable_arg;
 };
 
 static const char *num(char *buf, size_t len, long long v)
@@ -63,6 +67,12 @@ int intake_new(struct kafka *k, struct sink *sink, const struct config *cfg,
     }
     *out = in;
     return 0;
+}
+
+void intake_set_unusable_hook(struct intake *in, intake_unusable_fn fn, void *arg)
+{
+    in->unusable = fn;
+    in->unusable_arg = arg;
 }
 
 void intake_set_policy(struct intake *in, const struct policy *policy)
@@ -102,6 +112,20 @@ static void item_finish(struct intake_item *it, bool durable)
 
 static void dlq_produce(struct intake_item *it);
 
+/* One of a dead letter's parts (the DLQ message, the alert) is done. */
+static void part_done(struct intake_item *it, bool ok)
+{
+    if (!ok)
+        it->part_failed = true;
+    if (--it->parts == 0)
+        item_finish(it, !it->part_failed);
+}
+
+static void on_alert_done(void *ctx, bool ok)
+{
+    part_done(ctx, ok);
+}
+
 static void on_dlq_delivered(void *arg, rd_kafka_resp_err_t err)
 {
     struct intake_item *it = arg;
@@ -110,7 +134,7 @@ static void on_dlq_delivered(void *arg, rd_kafka_resp_err_t err)
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_debug("dead letter delivered", "topic", m->topic, "partition",
                   num(pb, sizeof pb, m->partition), "offset", num(ob, sizeof ob, m->offset));
-        item_finish(it, true);
+        part_done(it, true);
         return;
     }
     if (kafka_err_is_too_large(err) && it->cut > 0) {
@@ -126,7 +150,7 @@ static void on_dlq_delivered(void *arg, rd_kafka_resp_err_t err)
     log_error("dead letter not delivered", "topic", m->topic, "partition",
               num(pb, sizeof pb, m->partition), "offset", num(ob, sizeof ob, m->offset), "error",
               rd_kafka_err2name(err));
-    item_finish(it, false);
+    part_done(it, false);
 }
 
 static int add_header(rd_kafka_headers_t *h, const char *name, const char *value)
@@ -175,6 +199,16 @@ static void dead_letter(struct intake_item *it, enum event_error error, const ch
     log_warn("event dead-lettered", "error", event_error_code(error), "topic", m->topic,
              "partition", num(pb, sizeof pb, m->partition), "offset", num(ob, sizeof ob, m->offset),
              "detail", it->detail);
+    it->parts = 1;
+    it->part_failed = false;
+    if (in->unusable && strcmp(m->topic, in->referrals_topic) == 0) {
+        it->parts = 2;
+        if (in->unusable(in->unusable_arg, m->topic, m->partition, m->offset,
+                         event_error_code(error), on_alert_done, it) != 0) {
+            it->parts = 1;
+            it->part_failed = true;
+        }
+    }
     dlq_produce(it);
 }
 

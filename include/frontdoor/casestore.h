@@ -106,7 +106,8 @@ struct casestore_options {
     void (*on_ready)(void *arg, bool ready, const char *reason);
     /* The daemon cannot run (schema too old): msg says what to run. */
     void (*on_fatal)(void *arg, const char *msg);
-    /* A transaction committed new outbox rows: the publisher may look. */
+    /* A transaction committed new outbox rows (or the plan hook's rows): the publisher
+     * and the notification dispatcher may look. */
     void (*on_outbox)(void *arg);
     casestore_plan_fn plan; /* optional: notifications */
     void *arg;
