@@ -123,6 +123,7 @@ struct channel {
     int max_in_flight, in_flight;
     int64_t lease_ms;
     bool claiming;        /* a claim round is out */
+    bool claim_again;     /* asked to claim while one was out: look again after it */
     int64_t paused_until; /* daily limit: only red rows before this; 0 none */
     struct event *ev_wake;
     struct dispatch_channel_stats st;
@@ -444,8 +445,13 @@ struct claim_ctx {
 static void claim_start(struct channel *ch)
 {
     struct dispatch *d = ch->d;
-    if (ch->claiming || d->stopping || !db_is_up(d->db))
+    if (ch->claiming) {
+        ch->claim_again = true; /* rows committed since that claim began may be missed */
         return;
+    }
+    if (d->stopping || !db_is_up(d->db))
+        return;
+    ch->claim_again = false;
     int64_t now = now_ms(d);
     int room = ch->max_in_flight - ch->in_flight;
     int avail = ratelimit_available(&ch->rl, now);
@@ -543,8 +549,8 @@ static void claimed(void *arg, struct db_round *r, enum db_status st)
     }
     free(cc);
     db_round_free(r);
-    /* a full claim may have left more behind */
-    if (rows > 0)
+    /* more may be waiting: a full claim left some behind, or rows came during it */
+    if (rows > 0 || ch->claim_again)
         kick(d);
 }
 
@@ -979,7 +985,7 @@ int dispatch_open(const struct dispatch_options *opt, struct dispatch **out, boo
     if (d->opt.poll_ms <= 0)
         d->opt.poll_ms = 1000;
     if (d->opt.timer_ms <= 0)
-        d->opt.timer_ms = 5000;
+        d->opt.timer_ms = 2000;
     d->ev_kick = event_new(opt->base, -1, 0, kick_cb, d);
     d->ev_poll = event_new(opt->base, -1, EV_PERSIST, poll_cb, d);
     d->ev_timer = event_new(opt->base, -1, EV_PERSIST, timer_cb, d);

@@ -19,7 +19,7 @@
  *           family text's retry waits for the SMS window; 24 h after the notification
  *           became due it is `failed`. 429 TooManyRequestsError pauses the channel until
  *           midnight Europe/London; red rows are still tried while it is paused.
- *   timers  Every few seconds: a case still in triage or awaiting_consent at its
+ *   timers  Every 2 seconds: a case still in triage or awaiting_consent at its
  *           decision_due_at gets decision_overdue, and a red notification (safeguarding
  *           alert, unusable event) not sent 5 minutes after its creation gets
  *           safeguarding_alert_failed (email and sms); unique dedupe keys make each exactly
@@ -58,7 +58,7 @@ struct dispatch_options {
     void (*on_fatal)(void *arg, const char *msg); /* schema too old */
     void *arg;
     int poll_ms;  /* look for due rows this often besides pokes (default 1000) */
-    int timer_ms; /* overdue decisions and late red alerts (default 5000) */
+    int timer_ms; /* overdue decisions and late red alerts (default 2000) */
     bool skip_schema_check;
 };
 

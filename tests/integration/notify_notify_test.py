@@ -10,7 +10,7 @@ set by FRONTDOOR_TEST_CLOCK, phase by phase:
       Retry-After, 500, a timeout and a dropped connection back off; then all but the
       400 succeed on retry (never the 400);
   N2  a wrong API key: Notify's 403 AuthError, retried, an error in the log every time;
-  N3  429 TooManyRequestsError at 23:59:45: email pauses until midnight Europe/London,
+  N3  429 TooManyRequestsError at 23:59:50: email pauses until midnight Europe/London,
       red messages still go, texts are not paused, the rest goes at 00:00;
   N4  a red message not sent 5 minutes after creation alerts the manager (email and
       text); still failing 24 hours after creation: `failed`;
@@ -108,7 +108,8 @@ def conf(name, key=GOOD_KEY, sms_rate=3000, http=False):
     email = ["provider = notify", "notify_url = http://127.0.0.1:%d" % PORT,
              "notify_api_key_file = " + key, "timeout_seconds = 2"]
     email += ["notify_template.%s = %s" % (t, template_id(t, "email")) for t in EMAIL_T]
-    sms = ["provider = notify", "notify_url = http://127.0.0.1:%d/" % PORT,
+    # by name: libcurl resolves it without blocking the loop (threaded resolver)
+    sms = ["provider = notify", "notify_url = http://localhost:%d/" % PORT,
            "notify_api_key_file = " + key, "timeout_seconds = 2",
            "rate_limit_per_minute = %d" % sms_rate]
     sms += ["notify_template.%s = %s" % (t, template_id(t, "sms")) for t in SMS_T]
@@ -148,7 +149,7 @@ def wait_rows(cond_sql, want, timeout=20):
 def phase_1():
     control(1, {"tfh-eden@example.org": ["400"], "youth-support@example.org": ["429rate:120"],
                 "hub-barrow@example.org": ["500"], "hub-penrith@example.org": ["slow:4"],
-                "hub-appleby@example.org": ["drop"]})
+                "hub-appleby@example.org": ["drop*"]})
     d = start(conf("n1"), "2026-11-24T10:00:00Z", "n1")
     at = "2026-11-24T09:59:00Z"
     refs = {
@@ -235,6 +236,7 @@ def phase_1():
         check(lo <= float(wait) <= hi, "N1: %s waits %s s (want %d..%d)" % (rid, wait, lo, hi))
 
     # after the waits: each retried once and sent; the 400 never again
+    control(11, {"tfh-eden@example.org": ["400*"]})  # it would be refused again
     d = start(conf("n1b"), "2026-11-24T10:03:00Z", "n1b")
     check(wait_rows("SELECT count(*) FROM notifications WHERE referral_id IN ('REF-NN-YOUTH',"
                     " 'REF-NN-BARROW', 'REF-NN-PENRITH', 'REF-NN-APPLEBY') AND state = 'sent'", 4),
@@ -244,7 +246,10 @@ def phase_1():
     for rid in ("REF-NN-YOUTH", "REF-NN-BARROW", "REF-NN-PENRITH", "REF-NN-APPLEBY"):
         r = row(rid, "case_allocated")
         eq(("sent", 2), (r["state"], r["attempts"]), "N1b: %s sent on its second try" % rid)
-        eq(2, len(requests_for(r["recipient"])), "N1b: Notify saw two requests for %s" % rid)
+        n = len(requests_for(r["recipient"]))
+        # libcurl itself tries a request again once when a reused connection was dead
+        check(n == 2 or (rid == "REF-NN-APPLEBY" and n == 3),
+              "N1b: Notify saw %d requests for %s" % (n, rid))
     eq(1, len(requests_for("tfh-eden@example.org")), "N1b: the 400 was never retried")
     eq(("failed", 1), (row("REF-NN-EDEN", "case_allocated")["state"],
                        row("REF-NN-EDEN", "case_allocated")["attempts"]), "N1b: still failed")
@@ -282,7 +287,7 @@ def phase_2():
 # ------------------------------------------------------------------ N3
 def phase_3():
     control(3, {"hub-windermere@example.org": ["429daily"]})
-    d = start(conf("n3"), "2026-11-24T23:59:45Z", "n3")
+    d = start(conf("n3"), "2026-11-24T23:59:50Z", "n3")
     d.produce(REFERRALS, "REF-NN-WIN", referral("REF-NN-WIN", "2026-11-24T23:59:00Z",
                                                 postcode="LA22 0AA", referrer_email=None))
     check(wait_until(lambda: 'msg="channel paused by the provider' in d.text(), 15),
@@ -374,7 +379,7 @@ def phase_5():
                                            "2026-12-04T10:30:00Z"))
     check(wait_rows("SELECT count(*) FROM notifications WHERE referral_id LIKE 'REF-NN-RL%%' AND"
                     " template = 'appointment_booked'", 5), "N5: five texts to send")
-    time.sleep(6)
+    time.sleep(4)
     eq(0, d.stop(), "N5: exit status")
     texts = [e for e in server_log() if e.get("path") == "/v2/notifications/sms" and
              e["time"] >= t0]
@@ -478,6 +483,28 @@ def phase_7():
        " (the crash here, the timed-out answer of N1)")
 
 
+# ------------------------------------------------------------------ N8
+def phase_8():
+    """Many sends in flight at once on the one loop: ten slow answers overlap (one after
+    the other they would take 10 s)."""
+    control(8, {"hub-kendal@example.org": ["slow:1*"]})  # well within the 2 s timeout
+    t0 = time.time()
+    d = start(conf("n8"), "2026-11-27T10:00:00Z", "n8")
+    rids = ["REF-NN-MANY%d" % i for i in range(10)]
+    for rid in rids:
+        d.produce(REFERRALS, rid, referral(rid, "2026-11-27T09:59:00Z", referrer_email=None))
+    check(wait_rows("SELECT count(*) FROM notifications WHERE referral_id LIKE 'REF-NN-MANY%%'"
+                    " AND state = 'sent'", 10, 30), "N8: ten slow answers all recorded")
+    eq(0, d.stop(), "N8: exit status")
+    arrived = sorted(e["time"] for e in server_log() if e.get("slow_accepted") and
+                     e["time"] >= t0)
+    eq(10, len(arrived), "N8: Notify saw ten requests")
+    if len(arrived) == 10:
+        check(arrived[-1] - arrived[0] < 1.0,
+              "N8: all ten were in flight together (arrivals over %.2f s, each answer took 1 s)"
+              % (arrived[-1] - arrived[0]))
+
+
 def main():
     global PORT
     server = None
@@ -492,7 +519,7 @@ def main():
         check(wait_until(lambda: os.path.exists(port_file), 10), "Notify test server started")
         PORT = int(open(port_file).read())
         migrate(conf("migrate"))
-        for phase in (phase_1, phase_2, phase_3, phase_4, phase_5, phase_6, phase_7):
+        for phase in (phase_1, phase_2, phase_3, phase_4, phase_5, phase_6, phase_7, phase_8):
             phase()
         logs = "".join(open(l, encoding="utf-8", errors="replace").read() for l in LOGS)
         leaked = [p for p in PII + ["+447700900123", "07700 900123", "safeguarding-hub@example.org",

@@ -232,6 +232,8 @@ def main():
     p.add_argument("--log", required=True)
     p.add_argument("--control", required=True)
     opts = p.parse_args()
+    # a deep accept queue: the daemon opens many connections at once
+    ThreadingHTTPServer.request_queue_size = 128
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     srv.opts = opts
