@@ -4,4 +4,4 @@
 # cancellation, unusable event, overdue decision and late red alert, from Kafka events
 # to files in the spool folders, with a set clock; two daemons on one database.
 set -u
-exec /usr/bin/python3 "$FRONTDOOR_SOURCE_DIR/tests/integration/notify_file_test.py" "$@"
+exec /usr/bin/python3 "$FRONTDOOR_SOURCE_DIR/tests/integration/notify_file_test.py" 1 "$@"

@@ -18,7 +18,9 @@ set by FRONTDOOR_TEST_CLOCK, phase by phase:
   N6  POST /notify/callback: delivered and failed receipts recorded with a case audit row,
       bad tokens and bodies refused, repeats change nothing;
   N7  the one duplicate: the daemon killed after Notify accepted and before the row was
-      marked sent sends it again after the lease; no other message went twice.
+      marked sent sends it again after the lease; no other message went twice;
+  N8  ten sends in flight at once on the loop.
+`notify_notify_test.py 1` runs N1-N4, `notify_notify_test.py 2` N5-N8.
 """
 import json
 import os
@@ -36,8 +38,10 @@ import notify_lib
 from notify_lib import (PII, SRC, Daemon, Database, booked, check, eq, finish, migrate,
                         notifications, referral, rmtree, tmpdir, wait_until, write_config)
 
+# Two halves, run as two tests: 1 = N1-N4, 2 = N5-N8, each on its own database.
+PART = sys.argv[1] if len(sys.argv) > 1 else "1"
 TMP = tmpdir("fd-notify-api-")
-DB = Database("notify_api")
+DB = Database("notify_api" + PART)
 SID = "26785a09-ab16-4eb0-8407-a37497a57506"
 SECRET = "3d844edf-8d35-48ac-975b-e847b4f122b0"
 WRONG = "00000000-8d35-48ac-975b-e847b4f122b0"
@@ -247,8 +251,9 @@ def phase_1():
         r = row(rid, "case_allocated")
         eq(("sent", 2), (r["state"], r["attempts"]), "N1b: %s sent on its second try" % rid)
         n = len(requests_for(r["recipient"]))
-        # libcurl itself tries a request again once when a reused connection was dead
-        check(n == 2 or (rid == "REF-NN-APPLEBY" and n == 3),
+        # libcurl itself sends a request again, once, when the connection it reused turns
+        # out dead (as the dropped ones do): two attempts of ours, maybe more requests
+        check(n == 2 or (rid == "REF-NN-APPLEBY" and 2 <= n <= 4),
               "N1b: Notify saw %d requests for %s" % (n, rid))
     eq(1, len(requests_for("tfh-eden@example.org")), "N1b: the 400 was never retried")
     eq(("failed", 1), (row("REF-NN-EDEN", "case_allocated")["state"],
@@ -409,6 +414,10 @@ def post_callback(body, token=TOKEN, raw=None):
 def phase_6():
     control(6, {})
     d = start(conf("n6", http=True), "2026-11-26T11:00:00Z", "n6")
+    d.produce(REFERRALS, "REF-NN-RED", referral("REF-NN-RED", "2026-11-26T10:59:00Z", risk=True,
+                                                referrer_email=None))
+    check(wait_rows("SELECT count(*) FROM notifications WHERE referral_id = 'REF-NN-RED' AND"
+                    " template = 'safeguarding_alert' AND state = 'sent'", 2), "N6: red sent")
     em = row("REF-NN-RED", "safeguarding_alert", "email")
     sm = row("REF-NN-RED", "safeguarding_alert", "sms")
     receipt = {"id": em["provider_ref"], "reference": em["id"], "to": em["recipient"],
@@ -469,6 +478,10 @@ def phase_7():
           "N7c: sent again after the lease")
     eq(0, d.stop(), "N7c: exit status")
     eq(2, row("REF-NN-CRASH", "case_allocated")["attempts"], "N7c: two attempts")
+
+
+def accepted_twice():
+    """References Notify accepted more than once."""
     accepted = {}
     for e in server_log():
         ref = e.get("reference") if e.get("slow_accepted") else (
@@ -476,11 +489,7 @@ def phase_7():
                 "slow") else None)
         if ref:
             accepted[ref] = accepted.get(ref, 0) + 1
-    twice = sorted(ref for ref, n in accepted.items() if n > 1)
-    penrith = row("REF-NN-PENRITH", "case_allocated")["id"]
-    eq(sorted([r["id"], penrith]), twice,
-       "N7: Notify got a message twice only where its acceptance never reached the daemon"
-       " (the crash here, the timed-out answer of N1)")
+    return sorted(ref for ref, n in accepted.items() if n > 1)
 
 
 # ------------------------------------------------------------------ N8
@@ -519,8 +528,18 @@ def main():
         check(wait_until(lambda: os.path.exists(port_file), 10), "Notify test server started")
         PORT = int(open(port_file).read())
         migrate(conf("migrate"))
-        for phase in (phase_1, phase_2, phase_3, phase_4, phase_5, phase_6, phase_7, phase_8):
-            phase()
+        if PART == "1":
+            for phase in (phase_1, phase_2, phase_3, phase_4):
+                phase()
+            eq([row("REF-NN-PENRITH", "case_allocated")["id"]], accepted_twice(),
+               "N1-N4: Notify got a message twice only where its acceptance never reached the"
+               " daemon (the answer that timed out)")
+        else:
+            for phase in (phase_5, phase_6, phase_7, phase_8):
+                phase()
+            eq([row("REF-NN-CRASH", "case_allocated")["id"]], accepted_twice(),
+               "N5-N8: Notify got a message twice only where the daemon died between its"
+               " acceptance and the row marked sent")
         logs = "".join(open(l, encoding="utf-8", errors="replace").read() for l in LOGS)
         leaked = [p for p in PII + ["+447700900123", "07700 900123", "safeguarding-hub@example.org",
                                     SECRET, WRONG] if p in logs]
@@ -540,7 +559,7 @@ def main():
                                 if "kafka client" not in x)[-3000:], file=sys.stderr)
         DB.drop()
         rmtree(TMP)
-    finish("notify_notify")
+    finish("notify_notify (part %s)" % PART)
 
 
 PORT = 0
