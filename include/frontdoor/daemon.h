@@ -18,7 +18,16 @@
  *     they replace the running ones (log level and format, rules, directory), otherwise
  *     every problem is logged and the old ones keep running. Kafka and database settings
  *     take effect at the next start.
- *   - SIGHUP also hands the new policy to the case store.
+ *   - SIGHUP also hands the new policy (rules, directory, templates) to the case store
+ *     and the notification dispatcher.
+ *   - Notifications: the case store's plan hook writes each change's notification rows in
+ *     its transaction (notify_plan.h, notify_store.h); intake's unusable hook writes the
+ *     unusable_event row of a bad referrals-topic event before its offset is stored; the
+ *     dispatcher (dispatch.h) sends them, and on a graceful stop finishes the sends in
+ *     flight within the flush time. Every notification timing decision reads one clock:
+ *     the real one, or, for tests only, FRONTDOOR_TEST_CLOCK (an RFC 3339 instant the
+ *     clock starts from; a warning is logged). With http.callback_token_file set, an
+ *     interim listener on http.listen takes Notify's receipts (callback_http.h).
  *   - systemd: READY=1 once the consumer has subscribed and the database is connected
  *     (schema checked), RELOADING=1 / READY=1 around a
  *     reload, WATCHDOG=1 every second from the loop, STATUS=, STOPPING=1.
