@@ -255,6 +255,33 @@ static bool kafka_settings_differ(const struct config *a, const struct config *b
     return false;
 }
 
+/* Providers, limits and the listener are made at start; templates reload with the
+ * policy. */
+static bool notify_settings_differ(const struct config *a, const struct config *b)
+{
+    const struct channel_config *ca[2] = {&a->email, &a->sms}, *cb[2] = {&b->email, &b->sms};
+    for (int i = 0; i < 2; i++) {
+        if (ca[i]->provider != cb[i]->provider || str_differs(ca[i]->spool_dir, cb[i]->spool_dir) ||
+            str_differs(ca[i]->notify_url, cb[i]->notify_url) ||
+            str_differs(ca[i]->notify_api_key, cb[i]->notify_api_key) ||
+            ca[i]->rate_limit_per_minute != cb[i]->rate_limit_per_minute ||
+            ca[i]->timeout_s != cb[i]->timeout_s || ca[i]->max_in_flight != cb[i]->max_in_flight ||
+            ca[i]->n_notify_templates != cb[i]->n_notify_templates)
+            return true;
+        for (size_t k = 0; k < ca[i]->n_notify_templates; k++)
+            if (str_differs(ca[i]->notify_templates[k].key, cb[i]->notify_templates[k].key) ||
+                str_differs(ca[i]->notify_templates[k].value, cb[i]->notify_templates[k].value))
+                return true;
+    }
+    return str_differs(a->email_smtp_url, b->email_smtp_url) ||
+           str_differs(a->email_from, b->email_from) ||
+           str_differs(a->email_smtp_username, b->email_smtp_username) ||
+           str_differs(a->email_smtp_password, b->email_smtp_password) ||
+           str_differs(a->email_smtp_ca_file, b->email_smtp_ca_file) ||
+           str_differs(a->http.listen, b->http.listen) ||
+           str_differs(a->http.callback_token, b->http.callback_token);
+}
+
 static void reload(struct daemon *d)
 {
     char *errs = malloc(ERRS_LEN);
@@ -280,6 +307,8 @@ static void reload(struct daemon *d)
         log_warn("kafka settings changed; they take effect at the next start");
     if (str_differs(d->boot->database.conninfo, ncfg->database.conninfo))
         log_warn("database settings changed; they take effect at the next start");
+    if (notify_settings_differ(d->boot, ncfg))
+        log_warn("notification delivery settings changed; they take effect at the next start");
     /* Swap: intake and the sink (the case store) borrow the policy; nothing keeps pointers
      * into the old one beyond a call (no decision outlives a batch). */
     intake_set_policy(d->in, np);
