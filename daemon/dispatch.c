@@ -36,7 +36,13 @@ static const char *const SQL_CLAIM =
     "RETURNING n.id::text, n.template, coalesce(n.recipient, ''), n.language,"
     " n.personalisation::text, n.attempts,"
     " (extract(epoch FROM coalesce(n.due_from, n.created_at)) * 1000)::int8, n.red,"
-    " coalesce(n.referral_id, '')";
+    " coalesce(n.referral_id, ''), (extract(epoch FROM n.not_before) * 1000)::int8";
+
+/* When the channel's next queued row falls due (after the claim above): the dispatcher
+ * wakes then, so a row goes at its not_before, not up to a poll later. $1 channel, $2 now */
+static const char *const SQL_NEXT_DUE =
+    "SELECT (extract(epoch FROM min(not_before)) * 1000)::int8 FROM notifications"
+    " WHERE channel = $1 AND state = 'queued' AND not_before > $2::timestamptz";
 
 /* $1 id, $2 claim, $3 provider, $4 provider_ref, $5 now */
 static const char *const SQL_MARK_SENT =
@@ -126,6 +132,7 @@ struct channel {
     bool claim_again;     /* asked to claim while one was out: look again after it */
     int64_t paused_until; /* daily limit: only red rows before this; 0 none */
     struct event *ev_wake;
+    int64_t wake_at; /* when ev_wake fires (clock ms), 0 when not armed */
     struct dispatch_channel_stats st;
 };
 
@@ -137,7 +144,7 @@ struct job {
     char *template_name, *recipient, *language, *referral_id;
     json_t *pers;
     int attempts;
-    int64_t due_from_ms;
+    int64_t due_from_ms, due_ms; /* due_ms: the row's not_before when claimed */
     bool red;
     /* the outcome to write */
     bool sending; /* at the provider */
@@ -390,6 +397,22 @@ static void job_send(struct job *j)
 {
     struct channel *ch = j->ch;
     struct dispatch *d = ch->d;
+    /* A family text falls due inside the window and is claimed at once (a timer wakes the
+     * dispatcher then), so it goes inside it; one taken back from a dead daemon's lease, or
+     * claimed late by a stalled machine, may be past the window's end: it waits for the
+     * next window unless it fell due moments ago (a reminder due at 19:59:59 still goes). */
+    const struct directory *dir = d->policy->directory;
+    struct sms_window w = {dir->calendar.zone, dir->sms_window_start_s, dir->sms_window_end_s};
+    int64_t now = now_ms(d);
+    if (sendtime_is_family_sms(j->template_name) && !sendtime_in_window(&w, now) &&
+        !(sendtime_in_window(&w, j->due_ms) && now - j->due_ms < 10 * SENDTIME_SECOND_MS)) {
+        j->sql = SQL_MARK_RETRY;
+        j->at_ms = now;
+        j->not_before_ms = sendtime_window_next(&w, now);
+        snprintf(j->error, sizeof j->error, "held for the SMS window");
+        write_outcome(j);
+        return;
+    }
     struct provider_message m = {
         .id = j->id,
         .template_name = j->template_name,
@@ -442,6 +465,18 @@ struct claim_ctx {
     char claim[37];
 };
 
+/* Wake the channel at clock instant at_ms (the earliest of the wanted times wins). */
+static void arm_wake(struct channel *ch, int64_t at_ms)
+{
+    int64_t now = now_ms(ch->d);
+    if (ch->wake_at > now && ch->wake_at <= at_ms && evtimer_pending(ch->ev_wake, NULL))
+        return;
+    int64_t ms = at_ms > now ? at_ms - now : 0;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    ch->wake_at = at_ms;
+    evtimer_add(ch->ev_wake, &tv);
+}
+
 static void claim_start(struct channel *ch)
 {
     struct dispatch *d = ch->d;
@@ -455,13 +490,8 @@ static void claim_start(struct channel *ch)
     int64_t now = now_ms(d);
     int room = ch->max_in_flight - ch->in_flight;
     int avail = ratelimit_available(&ch->rl, now);
-    if (avail <= 0 && room > 0) {
-        /* wake when the rolling window lets the next one start */
-        int64_t at = ratelimit_next_free_ms(&ch->rl, now);
-        int64_t ms = at - now + 1;
-        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-        evtimer_add(ch->ev_wake, &tv);
-    }
+    if (avail <= 0 && room > 0) /* when the rolling window lets the next one start */
+        arm_wake(ch, ratelimit_next_free_ms(&ch->rl, now) + 1);
     int n = room < avail ? room : avail;
     if (n <= 0)
         return;
@@ -483,7 +513,8 @@ static void claim_start(struct channel *ch)
                         cc->claim,
                         ts(now + ch->lease_ms, lease),
                         paused ? "true" : "false"};
-    if (db_round_addv(r, SQL_CLAIM, 6, v) < 0 || db_submit(d->db, r, claimed, cc) != 0) {
+    if (db_round_addv(r, SQL_CLAIM, 6, v) < 0 || db_round_addv(r, SQL_NEXT_DUE, 2, v) < 0 ||
+        db_submit(d->db, r, claimed, cc) != 0) {
         free(cc);
         db_round_free(r);
         return;
@@ -530,6 +561,7 @@ static void claimed(void *arg, struct db_round *r, enum db_status st)
         j->due_from_ms = strtoll(PQgetvalue(res, i, 6), NULL, 10);
         j->red = strcmp(PQgetvalue(res, i, 7), "t") == 0;
         j->referral_id = dup_value(res, i, 8);
+        j->due_ms = strtoll(PQgetvalue(res, i, 9), NULL, 10);
         j->next = d->jobs;
         if (d->jobs)
             d->jobs->prev = j;
@@ -547,6 +579,9 @@ static void claimed(void *arg, struct db_round *r, enum db_status st)
         }
         job_send(j);
     }
+    PGresult *next = db_round_result(r, 1);
+    if (next && PQntuples(next) == 1 && !PQgetisnull(next, 0, 0))
+        arm_wake(ch, strtoll(PQgetvalue(next, 0, 0), NULL, 10));
     free(cc);
     db_round_free(r);
     /* more may be waiting: a full claim left some behind, or rows came during it */
@@ -573,6 +608,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct channel *ch = arg;
+    ch->wake_at = 0;
     claim_start(ch);
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Notifications end to end with the file provider (issue 6): Kafka events in, one file
 per message in the spool folders out, against a real PostgreSQL (postgres fixture).
-`notify_file_test.py 1` runs phases A-D, `notify_file_test.py 2` phases E-F.
+`notify_file_test.py 1` runs phases A-D, `notify_file_test.py 2` phases G, E and F.
 
 The daemon runs on its embedded Kafka cluster with FRONTDOOR_TEST_CLOCK set, phase by
 phase (each start is a fresh cluster; notifications and cases live in the database):
@@ -20,7 +20,8 @@ phase (each start is a fresh cluster; notifications and cases live in the databa
      directory) alerts the manager 5 minutes later, and 20 triage deadlines pass, with two
      daemons at once on one database: each alert and each overdue row exactly once, and
      400 messages claimed by both dispatchers, every one sent once;
-  F  red first: with a backlog held by the rate limit, the first two emails sent are red.
+  F  red first: with a backlog held by the rate limit, the first two emails sent are red;
+  G  (before E) a 07:00 appointment's reminder goes at 19:59:59 the evening before.
 """
 import json
 import os
@@ -533,6 +534,33 @@ def phase_e():
     print("two daemons: %d and %d of 400 messages" % (mine[0], mine[1]))
 
 
+# ------------------------------------------------------------------ phase G
+def phase_g():
+    """A reminder whose time is outside the window goes at the window's last second: at
+    19:59:59 the evening before a 07:00 appointment, not a poll later, not next morning."""
+    d = start(conf("g1"), "2026-11-28T10:00:00Z", "g1")
+    d.produce(REFERRALS, "REF-NF-EARLY", referral("REF-NF-EARLY", "2026-11-28T09:59:00Z"))
+    check(wait_until(lambda: DB.one("SELECT count(*) FROM cases WHERE referral_id ="
+                                    " 'REF-NF-EARLY'") == "1", 20), "phase G: referral in")
+    d.produce(CASE_EVENTS, "REF-NF-EARLY", booked("early:b", "REF-NF-EARLY",
+                                                  "2026-11-28T10:00:00Z", "A-EARLY",
+                                                  "2026-12-01T07:00:00Z"))
+    check(wait_until(lambda: len(rows_of("REF-NF-EARLY")) == 4, 20), "phase G: texts created")
+    eq(0, d.stop(), "phase G1: exit status")
+    rem = [r for r in rows_of("REF-NF-EARLY") if r["template"] == "appointment_reminder"][0]
+    eq(("queued", "2026-11-29T19:59:59Z"), (rem["state"], rem["not_before"]),
+       "phase G: the 07:00 appointment's reminder is due at 19:59:59 the evening before")
+    d = start(conf("g2"), "2026-11-29T19:59:56Z", "g2")
+    check(wait_until(lambda: notifications(DB, "id = '%s'" % rem["id"])[0]["state"] == "sent", 15),
+          "phase G2: the reminder sent")
+    eq(0, d.stop(), "phase G2: exit status")
+    got = DB.one("SELECT to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS') FROM"
+                 " notifications WHERE id = '%s'" % rem["id"])
+    check("2026-11-29T19:59:59.000" <= got < "2026-11-29T20:00:00.000",
+          "phase G2: sent inside the window's last second (%s)" % got)
+    check_files(notifications(DB, "id = '%s'" % rem["id"]), "phase G")
+
+
 # ------------------------------------------------------------------ phase F
 def phase_f():
     """Red goes first: with a backlog and room for two emails, the two sent are red."""
@@ -579,6 +607,7 @@ def main():
             phase_c(held)
             phase_d()
         else:
+            phase_g()
             phase_e()
             phase_f()
         # never a duplicate key, never personal data in a log line
