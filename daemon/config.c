@@ -20,6 +20,7 @@
 #include <ini.h>
 
 #include "frontdoor/config.h"
+#include "frontdoor/http.h"
 #include "frontdoor/log.h"
 #include "frontdoor/template.h"
 
@@ -86,9 +87,11 @@ static const struct key_spec keys[] = {
     {"kafka", "unknown_case_retry_seconds", K_INT, OFF(kafka.unknown_case_retry_s), "600", 0,
      7 * 86400},
     {"kafka", "embedded_partitions", K_INT, OFF(kafka.embedded_partitions), "4", 1, 256},
+    {"kafka", "max_in_flight", K_INT, OFF(kafka.max_in_flight), "4000", 10, 1000000},
     {"database", "conninfo", K_STRING, OFF(database.conninfo), "", 0, 0},
     {"database", "password_file", K_SECRET, OFF(database.password), NULL, 0, 0},
     {"database", "batch_max", K_INT, OFF(database.batch_max), "500", 1, 100000},
+    {"database", "connections", K_INT, OFF(database.connections), "2", 1, 16},
     {"email", "provider", K_PROVIDER, OFF(email.provider), "file", 0, 0},
     {"email", "spool_dir", K_PATH, OFF(email.spool_dir), "spool/email", 0, 0},
     {"email", "notify_url", K_STRING, OFF(email.notify_url),
@@ -517,6 +520,15 @@ static int handler(void *user, const char *section, const char *name, const char
     return 1;
 }
 
+/* The line where a key was set, 0 when it was not (a default). */
+static int seen_line(const struct parse_state *st, const char *section, const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return st->seen[i];
+    return 0;
+}
+
 /* Cross-key checks that need the whole file. */
 static void validate(struct parse_state *st)
 {
@@ -565,11 +577,76 @@ static void validate(struct parse_state *st)
                 err_add(e, f, 0, "%s.provider = notify needs %s.notify_template.%s", sec, sec, t);
         }
     }
-    if (strchr(cfg->http.listen, ':') == NULL)
-        err_add(e, f, 0, "http.listen must be address:port");
+    char host[256], why[128];
+    int port;
+    if (http_parse_listen(cfg->http.listen, host, sizeof host, &port, why, sizeof why) != 0)
+        err_add(e, f, seen_line(st, "http", "listen"), "%s", why);
     /* A From header built from this must not be able to carry a second header. */
     if (strpbrk(cfg->email_from, "\r\n") != NULL || strchr(cfg->email_from, '@') == NULL)
         err_add(e, f, 0, "email.from must be one email address");
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+int config_diff(const struct config *a, const struct config *b,
+                void (*fn)(void *arg, const char *name), void *arg)
+{
+    int n = 0;
+    char name[96];
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const void *fa = (const char *)a + keys[i].offset;
+        const void *fb = (const char *)b + keys[i].offset;
+        bool differs;
+        switch (keys[i].kind) {
+        case K_STRING:
+        case K_PATH:
+        case K_SECRET:
+            differs = str_differs(*(char *const *)fa, *(char *const *)fb);
+            break;
+        case K_SIZE:
+            differs = *(const size_t *)fa != *(const size_t *)fb;
+            break;
+        case K_PROVIDER:
+            differs = *(const enum provider_kind *)fa != *(const enum provider_kind *)fb;
+            break;
+        case K_LOGFORMAT:
+            differs = *(const enum log_format_kind *)fa != *(const enum log_format_kind *)fb;
+            break;
+        case K_INT:
+        case K_LOGLEVEL:
+        default:
+            differs = *(const int *)fa != *(const int *)fb;
+            break;
+        }
+        if (!differs)
+            continue;
+        snprintf(name, sizeof name, "%s.%s", keys[i].section, keys[i].name);
+        fn(arg, name);
+        n++;
+    }
+    bool rd = a->kafka.n_rdkafka != b->kafka.n_rdkafka;
+    for (size_t i = 0; !rd && i < a->kafka.n_rdkafka; i++)
+        rd = str_differs(a->kafka.rdkafka[i].key, b->kafka.rdkafka[i].key) ||
+             str_differs(a->kafka.rdkafka[i].value, b->kafka.rdkafka[i].value);
+    if (rd) {
+        fn(arg, "kafka.rdkafka.*");
+        n++;
+    }
+    for (int c = 0; c < 2; c++) {
+        const struct channel_config *ca = c ? &a->sms : &a->email, *cb = c ? &b->sms : &b->email;
+        bool nd = ca->n_notify_templates != cb->n_notify_templates;
+        for (size_t i = 0; !nd && i < ca->n_notify_templates; i++)
+            nd = str_differs(ca->notify_templates[i].key, cb->notify_templates[i].key) ||
+                 str_differs(ca->notify_templates[i].value, cb->notify_templates[i].value);
+        if (nd) {
+            fn(arg, c ? "sms.notify_template.*" : "email.notify_template.*");
+            n++;
+        }
+    }
+    return n;
 }
 
 void config_free(struct config *cfg)

@@ -1,5 +1,6 @@
 /* daemon: event loop, signals, reload and stop (see daemon.h). */
 #define _GNU_SOURCE
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,18 +9,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 #include <systemd/sd-daemon.h>
 
 #include "frontdoor/daemon.h"
-#include "frontdoor/callback_http.h"
 #include "frontdoor/caltime.h"
 #include "frontdoor/casestore.h"
 #include "frontdoor/casestore_sink.h"
+#include "frontdoor/db.h"
 #include "frontdoor/dispatch.h"
+#include "frontdoor/http.h"
 #include "frontdoor/intake.h"
 #include "frontdoor/kafka.h"
 #include "frontdoor/log.h"
+#include "frontdoor/metrics.h"
 #include "frontdoor/notify_plan.h"
 #include "frontdoor/notify_store.h"
 #include "frontdoor/outbox.h"
@@ -34,6 +39,8 @@
 /* After the drain, the outbox gets this long to publish what was committed (whatever is
  * left is durable and published by the next run, or by another daemon). */
 #define FLUSH_MAX_S 5
+/* The database-held metrics (notifications, overdue deadlines) are read this often. */
+#define DB_METRICS_INTERVAL_S 10
 
 enum run_state { RUNNING, DRAINING, CLOSING };
 
@@ -46,19 +53,24 @@ struct daemon {
     struct policy *policy;
     struct kafka *k;
     struct sink *sink;
-    struct casestore *cs; /* owned by sink */
+    struct casestore **cs; /* the stores: owned by the sink once it exists */
+    size_t n_cs;
     struct outbox *ob;
     struct intake *in;
-    struct dispatch *dp;       /* notification delivery */
-    struct callback_http *cbh; /* Notify receipts (interim listener) */
-    struct clock clock;        /* every notification timing decision reads this */
-    int64_t clock_offset;      /* FRONTDOOR_TEST_CLOCK (test only) */
-    struct event *sig_term, *sig_int, *sig_hup, *tick, *stop_tick;
+    struct http *http;
+    struct dispatch *dp;     /* notification delivery */
+    struct clock clock;      /* every notification timing decision reads this */
+    int64_t clock_offset;    /* FRONTDOOR_TEST_CLOCK (test only) */
+    struct db *mdb;          /* the metrics queries' own connection */
+    struct db_round *mround; /* in flight when mround_busy */
+    bool mround_busy;
+    struct event *sig_term, *sig_int, *sig_hup, *tick, *stop_tick, *watchdog_tick, *mtick;
     enum run_state state;
     int rc;
     double stop_started, close_started;
-    bool watchdog;
+    uint64_t looks_at_close; /* outbox looks when the consumer began to close */
     bool subscribed, db_ready, notified_ready;
+    char db_reason[128]; /* why the database is not ready (for /readyz) */
     char status[256];
 };
 
@@ -91,6 +103,13 @@ static void log_problems(const char *msg, const char *errs)
 
 /* ---------------------------------------------------------------- stopping */
 
+static uint64_t outbox_looks(const struct outbox *ob)
+{
+    struct outbox_stats os;
+    outbox_get_stats(ob, &os);
+    return os.looks;
+}
+
 static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -107,13 +126,18 @@ static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
                      "in_flight", num(nb, sizeof nb, (long long)st.in_flight));
         d->state = CLOSING;
         d->close_started = mono_now();
+        d->looks_at_close = outbox_looks(d->ob);
         kafka_close_consumer(d->k);
         outbox_poke(d->ob); /* publish what the last transactions committed */
     }
     if (d->state == CLOSING && (kafka_consumer_closed(d->k) || elapsed >= STOP_MAX_S)) {
         struct outbox_stats os;
         outbox_get_stats(d->ob, &os);
-        bool flushed = (os.depth == 0 || !os.connected || d->rc != EX_OK) && dispatch_idle(d->dp);
+        /* a look begun after the last commit, not one from before it */
+        bool flushed =
+            ((os.depth == 0 && os.looks > d->looks_at_close + 1) || !os.connected ||
+             d->rc != EX_OK) &&
+            dispatch_idle(d->dp); /* and the sends in flight recorded */
         if (!flushed && elapsed < STOP_MAX_S && mono_now() - d->close_started < FLUSH_MAX_S)
             return;
         if (!kafka_consumer_closed(d->k))
@@ -140,10 +164,11 @@ static void begin_stop(struct daemon *d, int rc, const char *why, bool drain)
     sd_notify(0, "STOPPING=1");
     log_info("stopping", "reason", why, "in_flight", num(nb, sizeof nb, (long long)st.in_flight));
     kafka_stop_fetching(d->k);
-    dispatch_stop(d->dp); /* sends in flight finish and are recorded */
+    dispatch_stop(d->dp); /* claims nothing more; sends in flight finish and are recorded */
     if (!drain) {
         d->state = CLOSING;
         d->close_started = mono_now();
+        d->looks_at_close = outbox_looks(d->ob);
         kafka_close_consumer(d->k);
     }
     struct timeval tenth = {0, 100 * 1000};
@@ -168,11 +193,17 @@ static void notify_ready(struct daemon *d)
     sd_notify(0, "READY=1");
 }
 
-/* The case store's connection is up (schema checked) or down: consume only while up. */
+/* A case store's connection is up (schema checked) or down: consume only while every
+ * store is up (an event may go to any of them). */
 static void on_db_ready(void *arg, bool ready, const char *reason)
 {
     struct daemon *d = arg;
+    for (size_t i = 0; ready && i < d->n_cs; i++)
+        ready = d->cs[i] != NULL && casestore_is_ready(d->cs[i]);
+    if (ready == d->db_ready)
+        return; /* nothing changed for the daemon as a whole */
     d->db_ready = ready;
+    snprintf(d->db_reason, sizeof d->db_reason, "%s", ready ? "" : reason);
     kafka_hold(d->k, !ready);
     if (ready) {
         log_info("database ready; consuming", "reason", reason);
@@ -193,6 +224,7 @@ static void on_db_fatal(void *arg, const char *msg)
         return;
     log_error("cannot run against this database", "problem", msg);
     sd_notifyf(0, "STATUS=%s", msg);
+    snprintf(d->db_reason, sizeof d->db_reason, "schema too old: run frontdoord --migrate");
     begin_stop(d, EX_UNAVAILABLE, "database schema too old", false);
 }
 
@@ -227,59 +259,59 @@ static int on_unusable(void *arg, const char *topic, int32_t partition, int64_t 
                        const char *error_code, void (*done)(void *ctx, bool ok), void *ctx)
 {
     struct daemon *d = arg;
+    if (d->dp == NULL)
+        return -1;
     return dispatch_record_unusable(d->dp, topic, partition, offset, error_code, done, ctx);
+}
+
+/* POST /notify/callback: answered when the dispatcher has recorded the receipt. */
+static void on_callback_reply(void *arg, int status, const char *text)
+{
+    char body[128];
+    int n = snprintf(body, sizeof body, "%s\n", text);
+    http_reply(arg, status, "text/plain; charset=utf-8", body,
+               n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
+}
+
+static void on_callback(struct evhttp_request *req, void *arg)
+{
+    struct daemon *d = arg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char *body = malloc(len + 1);
+    if (body == NULL) {
+        on_callback_reply(req, 500, "out of memory");
+        return;
+    }
+    evbuffer_copyout(in, body, len);
+    body[len] = '\0';
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    dispatch_handle_callback(d->dp, auth, body, len, on_callback_reply, req);
+    free(body);
 }
 
 /* ---------------------------------------------------------------- reload */
 
-static bool str_differs(const char *a, const char *b)
+/* Settings a reload applies; every other change waits for the next start (the Kafka
+ * clients, the connections and the listener are built from them once). */
+static const char *const reloadable[] = {
+    "log.level", "log.format", "routing.rules", "routing.directory", "routing.templates",
+};
+
+static void warn_not_reloaded(void *arg, const char *name)
 {
-    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+    (void)arg;
+    for (size_t i = 0; i < sizeof reloadable / sizeof reloadable[0]; i++)
+        if (strcmp(reloadable[i], name) == 0)
+            return;
+    log_warn("setting changed; it takes effect at the next start", "key", name);
 }
 
-static bool kafka_settings_differ(const struct config *a, const struct config *b)
+static uint64_t mono_usec(void)
 {
-    if (str_differs(a->kafka.brokers, b->kafka.brokers) ||
-        str_differs(a->kafka.group_id, b->kafka.group_id) ||
-        str_differs(a->kafka.referrals_topic, b->kafka.referrals_topic) ||
-        str_differs(a->kafka.case_events_topic, b->kafka.case_events_topic) ||
-        str_differs(a->kafka.decisions_topic, b->kafka.decisions_topic) ||
-        str_differs(a->kafka.dlq_topic, b->kafka.dlq_topic) ||
-        a->kafka.max_message_bytes != b->kafka.max_message_bytes ||
-        a->kafka.n_rdkafka != b->kafka.n_rdkafka)
-        return true;
-    for (size_t i = 0; i < a->kafka.n_rdkafka; i++)
-        if (str_differs(a->kafka.rdkafka[i].key, b->kafka.rdkafka[i].key) ||
-            str_differs(a->kafka.rdkafka[i].value, b->kafka.rdkafka[i].value))
-            return true;
-    return false;
-}
-
-/* Providers, limits and the listener are made at start; templates reload with the
- * policy. */
-static bool notify_settings_differ(const struct config *a, const struct config *b)
-{
-    const struct channel_config *ca[2] = {&a->email, &a->sms}, *cb[2] = {&b->email, &b->sms};
-    for (int i = 0; i < 2; i++) {
-        if (ca[i]->provider != cb[i]->provider || str_differs(ca[i]->spool_dir, cb[i]->spool_dir) ||
-            str_differs(ca[i]->notify_url, cb[i]->notify_url) ||
-            str_differs(ca[i]->notify_api_key, cb[i]->notify_api_key) ||
-            ca[i]->rate_limit_per_minute != cb[i]->rate_limit_per_minute ||
-            ca[i]->timeout_s != cb[i]->timeout_s || ca[i]->max_in_flight != cb[i]->max_in_flight ||
-            ca[i]->n_notify_templates != cb[i]->n_notify_templates)
-            return true;
-        for (size_t k = 0; k < ca[i]->n_notify_templates; k++)
-            if (str_differs(ca[i]->notify_templates[k].key, cb[i]->notify_templates[k].key) ||
-                str_differs(ca[i]->notify_templates[k].value, cb[i]->notify_templates[k].value))
-                return true;
-    }
-    return str_differs(a->email_smtp_url, b->email_smtp_url) ||
-           str_differs(a->email_from, b->email_from) ||
-           str_differs(a->email_smtp_username, b->email_smtp_username) ||
-           str_differs(a->email_smtp_password, b->email_smtp_password) ||
-           str_differs(a->email_smtp_ca_file, b->email_smtp_ca_file) ||
-           str_differs(a->http.listen, b->http.listen) ||
-           str_differs(a->http.callback_token, b->http.callback_token);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static void reload(struct daemon *d)
@@ -287,8 +319,9 @@ static void reload(struct daemon *d)
     char *errs = malloc(ERRS_LEN);
     struct config *ncfg = NULL;
     struct policy *np = NULL;
+    /* MONOTONIC_USEC: systemd's Type=notify-reload (253+) wants it with RELOADING=1. */
     if (d->notified_ready)
-        sd_notify(0, "RELOADING=1");
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, mono_usec());
     log_info("reloading", "config", d->cfg->path);
     if (errs == NULL) {
         log_error("reload refused", "problem", "out of memory");
@@ -303,12 +336,7 @@ static void reload(struct daemon *d)
         config_free(ncfg);
         goto done;
     }
-    if (kafka_settings_differ(d->boot, ncfg))
-        log_warn("kafka settings changed; they take effect at the next start");
-    if (str_differs(d->boot->database.conninfo, ncfg->database.conninfo))
-        log_warn("database settings changed; they take effect at the next start");
-    if (notify_settings_differ(d->boot, ncfg))
-        log_warn("notification delivery settings changed; they take effect at the next start");
+    config_diff(d->boot, ncfg, warn_not_reloaded, NULL);
     /* Swap: intake and the sink (the case store) borrow the policy; nothing keeps pointers
      * into the old one beyond a call (no decision outlives a batch). */
     intake_set_policy(d->in, np);
@@ -322,7 +350,7 @@ static void reload(struct daemon *d)
     d->cfg = ncfg;
     log_setup((enum log_level)ncfg->log.level, ncfg->log.format, NULL);
     log_info("configuration reloaded", "rules", ncfg->routing.rules, "directory",
-             ncfg->routing.directory);
+             ncfg->routing.directory, "templates", ncfg->routing.templates);
 done:
     free(errs);
     if (d->notified_ready)
@@ -353,8 +381,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct daemon *d = arg;
-    if (d->watchdog)
-        sd_notify(0, "WATCHDOG=1");
     struct kafka_stats ks;
     kafka_get_stats(d->k, &ks);
     struct outbox_stats os;
@@ -374,6 +400,158 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* systemd's watchdog: pinged from the loop at half the interval it asked for, so a loop
+ * that stops turning (a blocking call, a livelock) gets the daemon restarted. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    sd_notify(0, "WATCHDOG=1");
+}
+
+/* ---------------------------------------------------------------- HTTP: health, metrics */
+
+static const char text_plain[] = "text/plain; charset=utf-8";
+
+/* Whether the daemon can do its work; the reasons (one a line) when not. */
+static bool is_ready(struct daemon *d, char *why, size_t len)
+{
+    size_t used = 0;
+    why[0] = '\0';
+    if (d->state != RUNNING)
+        used += (size_t)snprintf(why + used, len - used, "stopping\n");
+    if (!d->db_ready && used < len)
+        used += (size_t)snprintf(why + used, len - used, "database: %s\n",
+                                 d->db_reason[0] ? d->db_reason : "not connected yet");
+    char kw[256];
+    if (!kafka_connected(d->k, kw, sizeof kw) && used < len)
+        used += (size_t)snprintf(why + used, len - used, "%s\n", kw);
+    return why[0] == '\0';
+}
+
+static void on_healthz(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    /* Answered from the loop, so an answer means the loop turns. */
+    http_reply(req, 200, text_plain, "ok\n", 3);
+}
+
+static void on_readyz(struct evhttp_request *req, void *arg)
+{
+    struct daemon *d = arg;
+    char why[512];
+    if (is_ready(d, why, sizeof why))
+        http_reply(req, 200, text_plain, "ready\n", 6);
+    else
+        http_reply(req, 503, text_plain, why, strlen(why));
+}
+
+/* Gauges the daemon knows at any moment, set just before a scrape. */
+static void update_gauges(struct daemon *d)
+{
+    char why[512];
+    struct outbox_stats os;
+    outbox_get_stats(d->ob, &os);
+    metrics_set_outbox_depth(os.connected ? os.depth : -1);
+    metrics_set_up("database", d->db_ready);
+    metrics_set_up("kafka", kafka_connected(d->k, why, sizeof why));
+    metrics_set_ready(is_ready(d, why, sizeof why));
+}
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+    update_gauges(arg);
+    size_t len;
+    char *text = metrics_render(&len);
+    if (text == NULL) {
+        http_reply(req, 500, text_plain, "out of memory\n", 14);
+        return;
+    }
+    http_reply(req, 200, METRICS_CONTENT_TYPE, text, len);
+    free(text);
+}
+
+/* ---------------------------------------------------------------- database-held metrics */
+
+static const char *const SQL_METRICS_TIMEOUT = "SET statement_timeout = 5000";
+static const char *const SQL_NOTIFICATION_COUNTS =
+    "SELECT channel, state, count(*) FROM notifications GROUP BY channel, state";
+static const char *const SQL_OVERDUE =
+    "SELECT count(*) FROM cases WHERE state IN ('triage', 'awaiting_consent') "
+    "AND decision_due_at < now()";
+
+static void metrics_round_done(void *arg, struct db_round *r, enum db_status st)
+{
+    struct daemon *d = arg;
+    d->mround_busy = false;
+    if (st == DB_CLOSED)
+        return;
+    if (st != DB_OK) {
+        db_log_error("metrics query", r, st);
+        return;
+    }
+    /* Every channel and state the schema allows, so each series exists from the start. */
+    static const char *const channels[] = {"email", "sms"};
+    static const char *const states[] = {"queued",  "sending", "sent",     "delivered",
+                                         "skipped", "failed",  "cancelled"};
+    metrics_clear_notifications();
+    for (size_t c = 0; c < 2; c++)
+        for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+            metrics_set_notifications(channels[c], states[i], 0);
+    PGresult *n = db_round_result(r, 1);
+    for (int i = 0; i < PQntuples(n); i++)
+        metrics_set_notifications(PQgetvalue(n, i, 0), PQgetvalue(n, i, 1),
+                                  strtod(PQgetvalue(n, i, 2), NULL));
+    PGresult *o = db_round_result(r, 2);
+    if (PQntuples(o) == 1)
+        metrics_set_deadlines_overdue(strtol(PQgetvalue(o, 0, 0), NULL, 10));
+}
+
+static void on_mtick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    if (d->mround_busy || !db_is_up(d->mdb) || d->state != RUNNING)
+        return;
+    db_round_reset(d->mround);
+    if (db_round_addv(d->mround, SQL_METRICS_TIMEOUT, 0, NULL) < 0 ||
+        db_round_addv(d->mround, SQL_NOTIFICATION_COUNTS, 0, NULL) < 0 ||
+        db_round_addv(d->mround, SQL_OVERDUE, 0, NULL) < 0)
+        return;
+    if (db_submit(d->mdb, d->mround, metrics_round_done, d) == 0)
+        d->mround_busy = true;
+}
+
+static void on_mdb_up(void *arg)
+{
+    on_mtick(-1, 0, arg); /* at once, then every DB_METRICS_INTERVAL_S */
+}
+
+static void on_mdb_down(void *arg, const char *reason)
+{
+    (void)reason;
+    (void)arg;
+    metrics_set_deadlines_overdue(-1); /* unknown until the next query */
+}
+
+static void on_mdb_fatal(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg; /* the case store's connection reports it and stops the daemon */
+}
+
+/* libevent's own warnings (evhttp: a bad request, accept failures) in our log format. */
+static void on_libevent_log(int severity, const char *msg)
+{
+    enum log_level l = severity == EVENT_LOG_DEBUG  ? LOG_DEBUG
+                       : severity == EVENT_LOG_MSG  ? LOG_INFO
+                       : severity == EVENT_LOG_WARN ? LOG_WARN
+                                                    : LOG_ERROR;
+    log_write(l, "libevent", "text", msg, NULL);
+}
+
 static void on_message(void *arg, struct kafka_msg *msg)
 {
     struct daemon *d = arg;
@@ -384,23 +562,29 @@ static void on_message(void *arg, struct kafka_msg *msg)
 
 static void teardown(struct daemon *d)
 {
-    struct event **evs[] = {&d->sig_term, &d->sig_int, &d->sig_hup, &d->tick, &d->stop_tick};
+    struct event **evs[] = {&d->sig_term,  &d->sig_int,       &d->sig_hup, &d->tick,
+                            &d->stop_tick, &d->watchdog_tick, &d->mtick};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (*evs[i] != NULL) {
             event_free(*evs[i]);
             *evs[i] = NULL;
         }
+    /* The dispatcher first: it answers the receipts it still owes through the listener,
+     * and drops the alerts intake waits for (those events are consumed again). */
+    dispatch_free(d->dp);
+    d->dp = NULL;
+    http_free(d->http); /* requests not yet answered are dropped */
+    db_free(d->mdb);    /* its round's callback learns DB_CLOSED */
+    db_round_free(d->mround);
     /* Owners stop hearing from Kafka first, then free what callbacks would touch. */
     if (d->k != NULL)
         kafka_detach(d->k);
     if (d->sink != NULL)
-        d->sink->ops->destroy(d->sink->impl); /* frees the case store */
+        d->sink->ops->destroy(d->sink->impl); /* frees the case stores */
     else
-        casestore_free(d->cs);
-    /* The dispatcher answers the receipts it still owes through the listener, and drops
-     * the alerts intake waits for (those events are consumed again). */
-    dispatch_free(d->dp);
-    callback_http_free(d->cbh);
+        for (size_t i = 0; i < d->n_cs; i++)
+            casestore_free(d->cs[i]);
+    free(d->cs);
     intake_free(d->in);
     outbox_free(d->ob);
     kafka_free(d->k);
@@ -410,6 +594,7 @@ static void teardown(struct daemon *d)
     config_free(d->boot);
     if (d->base != NULL)
         event_base_free(d->base);
+    metrics_reset();
 }
 
 int daemon_run(struct config *cfg)
@@ -421,8 +606,7 @@ int daemon_run(struct config *cfg)
 
     char *errs = malloc(ERRS_LEN);
     if (errs == NULL || policy_load(cfg, &d.policy, errs, ERRS_LEN) != 0) {
-        if (errs != NULL)
-            fputs(errs, stderr);
+        log_problems("configuration refused", errs ? errs : "out of memory");
         free(errs);
         teardown(&d);
         return EX_CONFIG;
@@ -435,7 +619,7 @@ int daemon_run(struct config *cfg)
     if (test_clock && test_clock[0]) {
         int64_t at;
         if (!caltime_parse_datetime(test_clock, &at)) {
-            fprintf(stderr, "frontdoord: FRONTDOOR_TEST_CLOCK is not an RFC 3339 date-time\n");
+            log_error("FRONTDOOR_TEST_CLOCK is not an RFC 3339 date-time");
             teardown(&d);
             return EX_CONFIG;
         }
@@ -446,14 +630,36 @@ int daemon_run(struct config *cfg)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    event_set_log_callback(on_libevent_log);
     d.base = event_base_new();
     if (d.base == NULL) {
         log_error("cannot create the event loop");
         teardown(&d);
         return EX_OSERR;
     }
+    /* The listener first: a port in use stops the start at once, before anything joins
+     * the consumer group. */
+    if (http_open(d.base, cfg->http.listen, &d.http, err, sizeof err) != 0) {
+        log_error("http listener failed", "reason", err);
+        teardown(&d);
+        return EX_UNAVAILABLE;
+    }
+    if (http_add_route(d.http, HTTP_GET, "/healthz", on_healthz, &d) != 0 ||
+        http_add_route(d.http, HTTP_GET, "/readyz", on_readyz, &d) != 0 ||
+        http_add_route(d.http, HTTP_GET, "/metrics", on_metrics, &d) != 0) {
+        log_error("out of memory", "where", "start-up");
+        teardown(&d);
+        return EX_OSERR;
+    }
+    log_info("http listening", "address", http_address(d.http));
     struct kafka_handlers h = {.on_message = on_message, .on_fatal = on_fatal, .arg = &d};
-    int kr = kafka_open(d.base, cfg, NULL, &h, &d.k, err, sizeof err);
+    /* Room for a batch on every case store and the next one filling behind it. */
+    struct kafka_limits lim = {
+        .pause_at_messages = (size_t)cfg->kafka.max_in_flight,
+        .resume_at_messages = (size_t)cfg->kafka.max_in_flight / 2,
+        .pause_at_bytes = KAFKA_DEFAULT_PAUSE_BYTES,
+    };
+    int kr = kafka_open(d.base, cfg, &lim, &h, &d.k, err, sizeof err);
     if (kr != 0) {
         log_error("kafka setup failed", "reason", err);
         teardown(&d);
@@ -482,11 +688,10 @@ int daemon_run(struct config *cfg)
         teardown(&d);
         return config_error ? EX_CONFIG : EX_UNAVAILABLE;
     }
-    if (cfg->http.callback_token != NULL &&
-        callback_http_open(d.base, cfg->http.listen, d.dp, &d.cbh, err, sizeof err) != 0) {
-        log_error("http listener setup failed", "reason", err);
+    if (http_add_route(d.http, HTTP_POST, "/notify/callback", on_callback, &d) != 0) {
+        log_error("out of memory", "where", "start-up");
         teardown(&d);
-        return EX_UNAVAILABLE;
+        return EX_OSERR;
     }
     struct casestore_options co = {
         .base = d.base,
@@ -498,12 +703,32 @@ int daemon_run(struct config *cfg)
         .plan = on_plan,
         .arg = &d,
     };
-    if (casestore_open(&co, &d.cs, err, sizeof err) != 0) {
-        log_error("database setup failed", "reason", err);
+    d.cs = calloc((size_t)cfg->database.connections, sizeof *d.cs);
+    if (d.cs == NULL) {
+        log_error("out of memory", "where", "start-up");
+        teardown(&d);
+        return EX_OSERR;
+    }
+    for (int i = 0; i < cfg->database.connections; i++) {
+        if (casestore_open(&co, &d.cs[i], err, sizeof err) != 0) {
+            log_error("database setup failed", "reason", err);
+            teardown(&d);
+            return EX_UNAVAILABLE;
+        }
+        d.n_cs++;
+    }
+    struct db_options mo = {.conninfo = cfg->database.conninfo,
+                            .password = cfg->database.password,
+                            .name = "frontdoord-metrics"};
+    struct db_callbacks mcb = {
+        .on_up = on_mdb_up, .on_down = on_mdb_down, .on_fatal = on_mdb_fatal, .arg = &d};
+    if ((d.mround = db_round_new()) == NULL ||
+        db_open(d.base, &mo, &mcb, &d.mdb, err, sizeof err) != 0) {
+        log_error("database setup failed", "reason", d.mround ? err : "out of memory");
         teardown(&d);
         return EX_UNAVAILABLE;
     }
-    if (casestore_sink_new(d.cs, &d.sink) != 0 ||
+    if (casestore_sink_new(d.cs, d.n_cs, &d.sink) != 0 ||
         intake_new(d.k, d.sink, cfg, d.policy, &d.in) != 0) {
         log_error("out of memory", "where", "start-up");
         teardown(&d);
@@ -516,16 +741,30 @@ int daemon_run(struct config *cfg)
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
     d.tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
     d.stop_tick = event_new(d.base, -1, EV_PERSIST, on_stop_tick, &d);
-    struct timeval second = {1, 0};
-    if (!d.sig_term || !d.sig_int || !d.sig_hup || !d.tick || !d.stop_tick ||
+    d.mtick = event_new(d.base, -1, EV_PERSIST, on_mtick, &d);
+    struct timeval second = {1, 0}, minterval = {DB_METRICS_INTERVAL_S, 0};
+    if (!d.sig_term || !d.sig_int || !d.sig_hup || !d.tick || !d.stop_tick || !d.mtick ||
         event_add(d.sig_term, NULL) || event_add(d.sig_int, NULL) || event_add(d.sig_hup, NULL) ||
-        event_add(d.tick, &second)) {
+        event_add(d.tick, &second) || event_add(d.mtick, &minterval)) {
         log_error("cannot set up signals and timers");
         teardown(&d);
         return EX_OSERR;
     }
     uint64_t wd_usec = 0;
-    d.watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+        uint64_t half = wd_usec / 2;
+        struct timeval tv = {(time_t)(half / 1000000u), (suseconds_t)(half % 1000000u)};
+        d.watchdog_tick = event_new(d.base, -1, EV_PERSIST, on_watchdog, &d);
+        if (d.watchdog_tick == NULL || event_add(d.watchdog_tick, &tv) != 0) {
+            log_error("cannot set up the watchdog timer");
+            teardown(&d);
+            return EX_OSERR;
+        }
+        char ms[24];
+        log_info("systemd watchdog enabled", "ping_ms",
+                 num(ms, sizeof ms, (long long)(half / 1000)));
+        sd_notify(0, "WATCHDOG=1");
+    }
 
     if (kafka_subscribe(d.k, err, sizeof err) != 0) {
         log_error("kafka setup failed", "reason", err);

@@ -8,6 +8,7 @@
 
 #include "frontdoor/db.h"
 #include "frontdoor/log.h"
+#include "frontdoor/metrics.h"
 #include "frontdoor/migrations.h"
 
 /* ---------------------------------------------------------------- rounds */
@@ -15,7 +16,8 @@
 struct db_stmt {
     const char *sql; /* borrowed: a literal */
     int nparams;
-    char **values; /* owned copies; NULL entries are SQL NULL */
+    char **values; /* owned copies (unless borrowed); NULL entries are SQL NULL */
+    bool borrowed; /* values belong to the caller (db_round_addv_borrowed) */
     int *lengths;
     int *formats;
     PGresult *result; /* owned */
@@ -45,7 +47,7 @@ struct db_round *db_round_new(void)
 
 static void stmt_release(struct db_stmt *s)
 {
-    for (int i = 0; i < s->nparams; i++)
+    for (int i = 0; i < s->nparams && !s->borrowed; i++)
         free(s->values[i]);
     free(s->values);
     free(s->lengths);
@@ -123,9 +125,52 @@ int db_round_addv(struct db_round *r, const char *sql, int nparams, const char *
     return db_round_add(r, sql, nparams, values, NULL, NULL);
 }
 
+int db_round_addv_borrowed(struct db_round *r, const char *sql, int nparams,
+                           const char *const *values)
+{
+    int idx = db_round_add(r, sql, 0, NULL, NULL, NULL);
+    if (idx < 0)
+        return -1;
+    struct db_stmt *s = &r->stmts[idx];
+    s->values = calloc((size_t)nparams, sizeof *s->values);
+    s->lengths = calloc((size_t)nparams, sizeof *s->lengths);
+    s->formats = calloc((size_t)nparams, sizeof *s->formats);
+    if (s->values == NULL || s->lengths == NULL || s->formats == NULL) {
+        stmt_release(s);
+        r->n--;
+        return -1;
+    }
+    s->nparams = nparams;
+    s->borrowed = true;
+    for (int i = 0; i < nparams; i++)
+        s->values[i] = (char *)values[i];
+    return idx;
+}
+
 size_t db_round_count(const struct db_round *r)
 {
     return r->n;
+}
+
+int db_round_take(struct db_round *dst, struct db_round *src)
+{
+    size_t base = dst->n;
+    if (dst->n + src->n > dst->cap) {
+        size_t cap = dst->cap ? dst->cap : 16;
+        while (cap < dst->n + src->n)
+            cap *= 2;
+        struct db_stmt *s = realloc(dst->stmts, cap * sizeof *s);
+        if (s == NULL)
+            return -1;
+        dst->stmts = s;
+        dst->cap = cap;
+    }
+    if (src->n > 0)
+        memcpy(dst->stmts + dst->n, src->stmts, src->n * sizeof *src->stmts);
+    dst->n += src->n;
+    src->n = 0; /* the statements' buffers now belong to dst */
+    db_round_reset(src);
+    return (int)base;
 }
 
 PGresult *db_round_result(const struct db_round *r, size_t i)
@@ -327,6 +372,7 @@ static void read_results(struct db *db)
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(res);
             r->elapsed_ms = now_ms() - (r->sent_at.tv_sec * 1000.0 + r->sent_at.tv_nsec / 1e6);
+            metrics_observe_db_rtt(db->name, r->elapsed_ms / 1000.0);
             db->head = r->queue_next;
             if (db->head == NULL)
                 db->tail = NULL;
@@ -438,10 +484,22 @@ static void check_done(void *arg, struct db_round *r, enum db_status st)
         db->cb.on_up(db->cb.arg);
 }
 
+/* libpq prints notices and warnings to stderr as they are; their text may quote values,
+ * so only the severity and SQLSTATE are logged, as for errors. */
+static void on_notice(void *arg, const PGresult *res)
+{
+    struct db *db = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    log_warn("database notice", "db", db->name, "severity", sev ? sev : "", "sqlstate",
+             code ? code : "");
+}
+
 /* The connection is open: switch to non-blocking pipeline mode and check the schema. */
 static void conn_established(struct db *db)
 {
     evtimer_del(db->ev_timer);
+    PQsetNoticeReceiver(db->conn, on_notice, db);
     if (PQsetnonblocking(db->conn, 1) != 0 || !PQenterPipelineMode(db->conn)) {
         conn_drop(db, "pipeline mode failed");
         return;
@@ -463,7 +521,10 @@ static void conn_established(struct db *db)
     }
     db->state = CONN_CHECKING;
     db_round_reset(&db->check);
+    /* jit off: the daemon's statements are short, and a JIT compile triggered by a
+     * pessimistic estimate costs far more than the statement itself */
     if (db_round_addv(&db->check, migrations_version_sql, 0, NULL) < 0 ||
+        db_round_addv(&db->check, "SET jit = off", 0, NULL) < 0 ||
         send_round(db, &db->check, check_done, db) != 0)
         conn_drop(db, "connection lost");
 }

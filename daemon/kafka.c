@@ -11,17 +11,21 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
 #include "frontdoor/kafka.h"
 #include "frontdoor/log.h"
+#include "frontdoor/metrics.h"
 #include "frontdoor/offsets.h"
 
 /* Messages taken from the consumer queue per wake-up before the loop gets a turn. */
 #define POLL_BATCH 256
 /* Produce retries back off from 1 s to this. */
 #define RETRY_MAX_S 30
+/* librdkafka's statistics (broker states, consumer lag) arrive this often. */
+#define STATS_INTERVAL_MS "1000"
 
 /* One partition this member has seen. Kept until kafka_free, so a message can point at
  * it; `epoch` moves on every assign, revoke and reset, which makes completions of
@@ -72,9 +76,12 @@ struct kafka {
     char *topics[2]; /* consumed: referrals, case events */
 
     rd_kafka_t *consumer, *producer;
-    rd_kafka_queue_t *cq, *pq; /* consumer queue, producer main queue */
-    int cpipe[2], ppipe[2];
-    struct event *cev, *pev, *more_ev, *tick_ev, *failed_ev;
+    /* cq: the consumer's events (rebalances, errors, logs, commits), always served;
+     * mq: the messages of every assigned partition (forwarded there at assignment),
+     * taken only while there is room in flight; pq: the producer's main queue. */
+    rd_kafka_queue_t *cq, *mq, *pq;
+    int cpipe[2], mpipe[2], ppipe[2];
+    struct event *cev, *mev, *pev, *more_ev, *tick_ev, *failed_ev;
 
     rd_kafka_t *mock_rk; /* embedded cluster */
     rd_kafka_mock_cluster_t *mock;
@@ -87,10 +94,15 @@ struct kafka {
     size_t max_msg_bytes;
 
     size_t in_flight, in_flight_bytes;
+    uint64_t done_ticks; /* completions seen by the 1 s tick, to tell a stall */
+    uint64_t done_total;
     bool hold; /* the owner's hold (kafka_hold) */
     bool paused, stopping, closing, closed, detached, fatal;
     bool cooperative; /* the rebalance protocol in use, seen at the first rebalance */
     uint64_t consumed, stored, pauses, rebalances;
+
+    /* From the latest statistics of each client: some broker connected (UP). */
+    bool stats_seen[2], broker_up[2]; /* [0] consumer, [1] producer */
 };
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -137,6 +149,7 @@ static const char *const owned_props[] = {
     "log.queue",
     "auto.offset.reset",
     "enable.partition.eof",
+    "statistics.interval.ms",
 };
 
 static bool prop_is_owned(const char *key)
@@ -312,6 +325,79 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* ---------------------------------------------------------------- statistics */
+
+static struct kpart *kpart_find(struct kafka *k, const char *topic, int32_t partition);
+
+/* librdkafka's statistics JSON (STATISTICS.md), every STATS_INTERVAL_MS, on the loop
+ * thread (served with the client's queue): whether a broker is connected, for /readyz,
+ * and the consumer lag of each assigned partition, for /metrics. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    struct kafka *k = opaque;
+    int c = rk == k->consumer ? 0 : 1;
+    json_error_t jerr;
+    json_t *root = json_loadb(json, json_len, 0, &jerr);
+    if (root == NULL)
+        return 0; /* librdkafka frees the text */
+    bool up = false;
+    const char *name;
+    json_t *b;
+    json_object_foreach(json_object_get(root, "brokers"), name, b)
+    {
+        const char *state = json_string_value(json_object_get(b, "state"));
+        /* bootstrap entries (nodeid -1) count too: a connection is a connection */
+        if (state != NULL && strcmp(state, "UP") == 0)
+            up = true;
+    }
+    if (c == 0 && !up)
+        log_debug("kafka statistics: no broker connected", "client", rd_kafka_name(rk));
+    if (k->stats_seen[c] && k->broker_up[c] != up)
+        log_info(up ? "kafka broker connection up" : "kafka broker connections down", "client",
+                 c == 0 ? "consumer" : "producer");
+    k->stats_seen[c] = true;
+    k->broker_up[c] = up;
+
+    if (c == 0) {
+        metrics_clear_consumer_lag();
+        const char *tname;
+        json_t *t;
+        json_object_foreach(json_object_get(root, "topics"), tname, t)
+        {
+            const char *pname;
+            json_t *p;
+            json_object_foreach(json_object_get(t, "partitions"), pname, p)
+            {
+                json_int_t part = json_integer_value(json_object_get(p, "partition"));
+                json_t *lag = json_object_get(p, "consumer_lag");
+                struct kpart *kp = kpart_find(k, tname, (int32_t)part);
+                if (part >= 0 && kp != NULL && kp->assigned && json_is_integer(lag))
+                    metrics_set_consumer_lag(tname, (int32_t)part, json_integer_value(lag));
+            }
+        }
+    }
+    json_decref(root);
+    return 0;
+}
+
+bool kafka_connected(const struct kafka *k, char *why, size_t len)
+{
+    for (int c = 0; c < 2; c++) {
+        const char *client = c == 0 ? "consumer" : "producer";
+        if (!k->stats_seen[c]) {
+            snprintf(why, len, "kafka %s: not connected yet", client);
+            return false;
+        }
+        if (!k->broker_up[c]) {
+            snprintf(why, len, "kafka %s: no broker connected (%s)", client, k->bootstrap);
+            return false;
+        }
+    }
+    if (len > 0)
+        why[0] = '\0';
+    return true;
+}
+
 /* ---------------------------------------------------------------- partitions */
 
 static struct kpart *kpart_find(struct kafka *k, const char *topic, int32_t partition)
@@ -365,10 +451,18 @@ static rd_kafka_topic_partition_list_t *assigned_list(struct kafka *k)
     return l;
 }
 
+/* No room in flight: messages wait in librdkafka's bounded prefetch queue. */
+static bool is_full(const struct kafka *k)
+{
+    return k->in_flight >= k->lim.pause_at_messages || k->in_flight_bytes >= k->lim.pause_at_bytes;
+}
+
+/* Pausing the partitions throws librdkafka's prefetched messages away and restarts
+ * fetching late, so a busy but moving downstream is not paused: only a hold, a stop,
+ * or a full window with no completion for a whole tick (see on_tick). */
 static bool should_pause(const struct kafka *k)
 {
-    return k->stopping || k->hold || k->in_flight >= k->lim.pause_at_messages ||
-           k->in_flight_bytes >= k->lim.pause_at_bytes;
+    return k->stopping || k->hold;
 }
 
 static bool may_resume(const struct kafka *k)
@@ -403,8 +497,10 @@ static void check_pause(struct kafka *k)
 {
     if (!k->paused && should_pause(k))
         set_paused(k, true);
-    else if (k->paused && may_resume(k))
+    else if (k->paused && may_resume(k)) {
         set_paused(k, false);
+        event_active(k->more_ev, 0, 0);
+    }
 }
 
 static void log_partitions(const char *msg, const rd_kafka_topic_partition_list_t *parts)
@@ -440,6 +536,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             }
             kpart_reset(kp);
             kp->assigned = true;
+            /* its messages go to mq, before any is fetched */
+            rd_kafka_queue_t *q =
+                rd_kafka_queue_get_partition(rk, parts->elems[i].topic, parts->elems[i].partition);
+            if (q != NULL) {
+                rd_kafka_queue_forward(q, k->mq);
+                rd_kafka_queue_destroy(q);
+            }
         }
         rd_kafka_error_t *e = NULL;
         rd_kafka_resp_err_t re = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -492,11 +595,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void kmsg_finish(struct kmsg *m)
 {
     struct kafka *k = m->k;
+    bool was_full = is_full(k);
     k->in_flight--;
     k->in_flight_bytes -= m->pub.len;
+    k->done_total++;
     rd_kafka_message_destroy(m->rkm);
     free(m);
     check_pause(k);
+    if (was_full && !is_full(k) && k->more_ev != NULL)
+        event_active(k->more_ev, 0, 0);
 }
 
 void kafka_msg_done(struct kafka_msg *msg)
@@ -607,7 +714,8 @@ static void drain_pipe(int fd)
         ;
 }
 
-/* Serve the consumer queue: messages, rebalances, errors, logs, commit results. */
+/* Serve the consumer's event queue: rebalances, errors, logs, commit results (and any
+ * message that reached it before its partition's queue was forwarded). */
 static void consumer_serve(struct kafka *k)
 {
     if (k->consumer == NULL || k->closed)
@@ -629,6 +737,24 @@ static void consumer_serve(struct kafka *k)
     }
 }
 
+/* Take messages while there is room in flight; the rest wait in librdkafka's queue,
+ * whose size bounds fetching. Stopping: taken and dropped (never stored). */
+static void messages_serve(struct kafka *k)
+{
+    if (k->consumer == NULL || k->closed || k->mq == NULL)
+        return;
+    int n;
+    for (n = 0; n < POLL_BATCH; n++) {
+        if (!k->stopping && (k->hold || is_full(k)))
+            return; /* kmsg_finish or the hold's end comes back here */
+        rd_kafka_message_t *rkm = rd_kafka_consume_queue(k->mq, 0);
+        if (rkm == NULL)
+            return;
+        consume_one(k, rkm);
+    }
+    event_active(k->more_ev, 0, 0);
+}
+
 static void on_consumer_wake(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -636,11 +762,19 @@ static void on_consumer_wake(evutil_socket_t fd, short what, void *arg)
     consumer_serve(arg);
 }
 
+static void on_messages_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    drain_pipe(fd);
+    messages_serve(arg);
+}
+
 static void on_more(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     consumer_serve(arg);
+    messages_serve(arg);
 }
 
 /* ---------------------------------------------------------------- producing */
@@ -840,8 +974,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct kafka *k = arg;
     consumer_serve(k);
+    messages_serve(k);
     producer_serve(k);
     retry_due(k);
+    /* Full for a whole tick with nothing done: the downstream is stalled, so stop
+     * fetching at the brokers too (polling goes on) until the count falls. */
+    if (!k->paused && is_full(k) && k->done_total == k->done_ticks)
+        set_paused(k, true);
+    k->done_ticks = k->done_total;
 }
 
 /* ---------------------------------------------------------------- open and close */
@@ -933,6 +1073,8 @@ static rd_kafka_conf_t *common_conf(struct kafka *k, const struct config *cfg, b
     /* Owned settings last, so nothing overrides them. */
     bad |= conf_set(conf, "bootstrap.servers", k->bootstrap, err, errlen);
     bad |= conf_set(conf, "log.queue", "true", err, errlen);
+    bad |= conf_set(conf, "statistics.interval.ms", STATS_INTERVAL_MS, err, errlen);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     if (consumer) {
         bad |= conf_set(conf, "group.id", k->group_id, err, errlen);
         bad |= conf_set(conf, "enable.auto.offset.store", "false", err, errlen);
@@ -985,7 +1127,7 @@ int kafka_open(struct event_base *base, const struct config *cfg, const struct k
     }
     k->base = base;
     k->h = *h;
-    k->cpipe[0] = k->cpipe[1] = k->ppipe[0] = k->ppipe[1] = -1;
+    k->cpipe[0] = k->cpipe[1] = k->mpipe[0] = k->mpipe[1] = k->ppipe[0] = k->ppipe[1] = -1;
     k->lim.pause_at_messages = KAFKA_DEFAULT_PAUSE_AT;
     k->lim.resume_at_messages = KAFKA_DEFAULT_RESUME_AT;
     k->lim.pause_at_bytes = KAFKA_DEFAULT_PAUSE_BYTES;
@@ -1038,8 +1180,11 @@ int kafka_open(struct event_base *base, const struct config *cfg, const struct k
     rd_kafka_set_log_queue(k->consumer, NULL);
     rd_kafka_poll_set_consumer(k->consumer); /* main queue (logs, errors) -> consumer queue */
     k->cq = rd_kafka_queue_get_consumer(k->consumer);
+    k->mq = rd_kafka_queue_new(k->consumer);
 
-    if (watch_queue(k, k->cq, k->cpipe, &k->cev, on_consumer_wake, err, errlen) != 0 ||
+    if (k->mq == NULL ||
+        watch_queue(k, k->cq, k->cpipe, &k->cev, on_consumer_wake, err, errlen) != 0 ||
+        watch_queue(k, k->mq, k->mpipe, &k->mev, on_messages_wake, err, errlen) != 0 ||
         watch_queue(k, k->pq, k->ppipe, &k->pev, on_producer_wake, err, errlen) != 0)
         goto fail;
     k->more_ev = event_new(base, -1, 0, on_more, k);
@@ -1162,10 +1307,13 @@ void kafka_free(struct kafka *k)
     if (k->failed_ev)
         event_free(k->failed_ev);
     unwatch(k->cq, &k->cev, k->cpipe);
+    unwatch(k->mq, &k->mev, k->mpipe);
     unwatch(k->pq, &k->pev, k->ppipe);
     if (k->consumer != NULL) {
         if (k->cq)
             rd_kafka_queue_destroy(k->cq);
+        if (k->mq)
+            rd_kafka_queue_destroy(k->mq);
         /* Closed already when stopping gracefully; otherwise do not block on the group:
          * what was not committed is consumed again. */
         rd_kafka_destroy_flags(k->consumer, k->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);

@@ -273,6 +273,16 @@ int migrations_run(PGconn *conn, int *from, int *to, char *err, size_t errlen)
     return rc;
 }
 
+/* Warnings name their SQLSTATE only: a message text may quote row values. */
+static void on_notice(void *arg, const PGresult *res)
+{
+    (void)arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    fprintf(stderr, "frontdoord: --migrate: database %s (SQLSTATE %s)\n", sev ? sev : "notice",
+            code ? code : "none");
+}
+
 int migrations_main(const char *conninfo, const char *password)
 {
     const char *keys[] = {"dbname", "password", "application_name", NULL};
@@ -291,6 +301,7 @@ int migrations_main(const char *conninfo, const char *password)
         PQfinish(conn);
         return EX_UNAVAILABLE;
     }
+    PQsetNoticeReceiver(conn, on_notice, NULL);
     int from, to;
     char err[256];
     int rc = migrations_run(conn, &from, &to, err, sizeof err);

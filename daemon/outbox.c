@@ -18,9 +18,13 @@ static const char *const SQL_TAKE =
 
 static const char *const SQL_DEPTH = "SELECT count(*) FROM outbox WHERE published_at IS NULL";
 
-/* ids is an array literal of numbers read from the table, never event data. */
+/* ids is an array literal of numbers read from the table, never event data. A published
+ * decision message goes (the decisions table and the topic hold it; an update would
+ * write the whole row again and cost as much as its insert); a DLQ message is kept,
+ * marked, so its dedupe key still absorbs the same offset consumed again. */
 static const char *const SQL_MARK =
-    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::int8[])";
+    "WITH gone AS (DELETE FROM outbox WHERE id = ANY($1::int8[]) AND kind = 'decision')\n"
+    "UPDATE outbox SET published_at = now() WHERE id = ANY($1::int8[]) AND kind = 'dlq'";
 
 struct delivery {
     struct outbox *ob;
@@ -41,6 +45,7 @@ struct outbox {
     bool txn_lost;
     uint64_t published;
     long depth;
+    uint64_t looks; /* reads of the table completed */
 };
 
 static void kick(struct outbox *ob)
@@ -69,6 +74,7 @@ static void mark_done(void *arg, struct db_round *r, enum db_status st)
         for (size_t i = 0; i < ob->n; i++)
             acked += ob->ok[i];
         ob->published += acked;
+        ob->depth = ob->depth > (long)acked ? ob->depth - (long)acked : 0;
     }
     finish(ob);
 }
@@ -158,6 +164,7 @@ static void taken(void *arg, struct db_round *r, enum db_status st)
     PGresult *depth = db_round_result(r, 2);
     if (PQntuples(depth) == 1)
         ob->depth = strtol(PQgetvalue(depth, 0, 0), NULL, 10);
+    ob->looks++;
     PGresult *res = db_round_result(r, 1);
     size_t n = (size_t)PQntuples(res);
     if (n == 0) {
@@ -315,5 +322,6 @@ void outbox_get_stats(const struct outbox *ob, struct outbox_stats *st)
 {
     st->published = ob->published;
     st->depth = ob->depth;
+    st->looks = ob->looks;
     st->connected = db_is_up(ob->db);
 }

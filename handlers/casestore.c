@@ -7,10 +7,15 @@
  *            touches and the history of its children and families; held referral ids.
  *   (C)      every event in order against a batch-local copy of those cases, so later
  *            events of the batch see the effects of earlier ones;
- *   round 2: the writes, then COMMIT.
+ *   round 2: the writes, then COMMIT. Rows that only add (processed events, cases,
+ *            decisions, audit, outbox) go as one multi-row statement per table
+ *            (dbbulk.h), ahead of the statements that change rows, which keep the
+ *            batch's order; an update can only touch a case inserted earlier, so
+ *            putting every insert first keeps the meaning and saves a statement per row.
  * Completion callbacks run only after COMMIT. Any failure rolls back and retries the
  * same events (halving the batch so one bad event cannot hold many back).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +23,13 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "frontdoor/caltime.h"
 #include "frontdoor/casestore.h"
+#include "frontdoor/dbbulk.h"
 #include "frontdoor/log.h"
+#include "frontdoor/metrics.h"
 
 /* ---------------------------------------------------------------- SQL (parameters only) */
 
@@ -35,11 +43,13 @@ static const char *const SQL_LOCK =
     "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h "
     "FROM jsonb_array_elements_text($1::jsonb) AS k) s ORDER BY h";
 
-/* NULL: never seen; true: seen with this body; false: seen with another body. */
+/* One row per event of the batch, in order (bodies hashed here, SHA-256): processed
+ * before (NULL: never; true: with this body; false: with another body), and held
+ * before (the same). */
 static const char *const SQL_SEEN =
-    "SELECT (SELECT body_sha256 = sha256($2::bytea) FROM processed_events "
-    "WHERE event_id = $1::uuid), "
-    "(SELECT sha256(body) = sha256($2::bytea) FROM held_events WHERE event_id = $1::uuid)";
+    "SELECT (SELECT p.body_sha256 = x.h FROM processed_events p WHERE p.event_id = x.e),\n"
+    "       (SELECT sha256(he.body) = x.h FROM held_events he WHERE he.event_id = x.e)\n"
+    "FROM unnest($1::uuid[], $2::bytea[]) WITH ORDINALITY AS x(e, h, i) ORDER BY x.i";
 
 /* A held event being retried: still there (else another daemon resolved it), and
  * whether its time is up. */
@@ -47,36 +57,50 @@ static const char *const SQL_HELD_ROW =
     "SELECT give_up_at <= now() FROM held_events WHERE event_id = $1::uuid FOR UPDATE";
 
 /* The cases the batch names, and every case of the same children and families
- * (including those of the cases named by case events). */
+ * (including those of the cases named by case events). Every step is an index lookup
+ * per id (LATERAL ... OFFSET 0 keeps the planner from a scan of the whole table when
+ * its estimates are off), so the cost follows the batch, not the table. */
 static const char *const SQL_CASES =
-    "WITH ids AS (SELECT jsonb_array_elements_text($1::jsonb) AS id),\n"
+    "WITH ids AS MATERIALIZED (SELECT DISTINCT jsonb_array_elements_text($1::jsonb) AS id),\n"
+    " named AS MATERIALIZED (SELECT x.* FROM ids, LATERAL (SELECT c.referral_id, c.child_id,"
+    " c.family_id FROM cases c WHERE c.referral_id = ids.id OFFSET 0) x),\n"
     " kids AS (SELECT jsonb_array_elements_text($2::jsonb) AS id\n"
-    "          UNION SELECT child_id FROM cases WHERE referral_id IN (SELECT id FROM ids)),\n"
+    "          UNION SELECT child_id FROM named WHERE child_id IS NOT NULL),\n"
     " fams AS (SELECT jsonb_array_elements_text($3::jsonb) AS id\n"
-    "          UNION SELECT family_id FROM cases WHERE referral_id IN (SELECT id FROM ids))\n"
-    "SELECT referral_id, child_id, family_id, state, route, destination,\n"
-    "       (extract(epoch FROM decided_at) * 1000)::int8,\n"
-    "       (extract(epoch FROM closed_at) * 1000)::int8, locality_id, hub_id,\n"
-    "       CASE WHEN referral_id IN (SELECT id FROM ids)\n"
-    "            THEN convert_from(referral_body, 'UTF8') END,\n"
-    "       priority, rule, extract(epoch FROM decision_due_at)::int8\n"
-    "FROM cases WHERE referral_id IN (SELECT id FROM ids)\n"
-    "   OR child_id IN (SELECT id FROM kids) OR family_id IN (SELECT id FROM fams)";
+    "          UNION SELECT family_id FROM named WHERE family_id IS NOT NULL),\n"
+    " hits AS (SELECT referral_id FROM named\n"
+    "   UNION SELECT x.referral_id FROM kids, LATERAL (SELECT c.referral_id FROM cases c"
+    " WHERE c.child_id = kids.id OFFSET 0) x\n"
+    "   UNION SELECT x.referral_id FROM fams, LATERAL (SELECT c.referral_id FROM cases c"
+    " WHERE c.family_id = fams.id OFFSET 0) x)\n"
+    "SELECT c.referral_id, c.child_id, c.family_id, c.state, c.route, c.destination,\n"
+    "       (extract(epoch FROM c.decided_at) * 1000)::int8,\n"
+    "       (extract(epoch FROM c.closed_at) * 1000)::int8, c.locality_id, c.hub_id,\n"
+    "       CASE WHEN c.referral_id IN (SELECT id FROM ids)\n"
+    "            THEN convert_from(c.referral_body, 'UTF8') END,\n"
+    "       c.priority, c.rule, extract(epoch FROM c.decision_due_at)::int8\n"
+    "FROM hits, LATERAL (SELECT * FROM cases c WHERE c.referral_id = hits.referral_id"
+    " OFFSET 0) c";
 
 static const char *const SQL_HELD_REFS =
     "SELECT DISTINCT referral_id FROM held_events "
     "WHERE referral_id IN (SELECT jsonb_array_elements_text($1::jsonb))";
 
+/* The multi-row inserts of round 2 (dbbulk.h): one array parameter per column. */
 static const char *const SQL_INSERT_PROCESSED =
-    "INSERT INTO processed_events (event_id, body_sha256, topic, referral_id, outcome) "
-    "VALUES ($1::uuid, sha256($2::bytea), $3, $4, $5)";
+    "INSERT INTO processed_events (event_id, body_sha256, topic, referral_id, outcome)\n"
+    "SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[], $4::text[], $5::text[])";
+#define NCOL_PROCESSED 5
 
 static const char *const SQL_INSERT_CASE =
     "INSERT INTO cases (referral_id, child_id, family_id, state, route, destination, priority,"
     " rule, level_of_need, received_at, decided_at, decision_due_at, closed_at, locality_id,"
-    " hub_id, referral_event_id, referral_body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-    " $9::smallint, $10::timestamptz, $11::timestamptz, $12::timestamptz, $13::timestamptz,"
-    " $14, $15, $16::uuid, $17::bytea)";
+    " hub_id, referral_event_id, referral_body)\n"
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+    " $6::text[], $7::text[], $8::text[], $9::smallint[], $10::timestamptz[],"
+    " $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::text[], $15::text[],"
+    " $16::uuid[], $17::bytea[])";
+#define NCOL_CASE 17
 
 static const char *const SQL_UPDATE_ROUTE =
     "UPDATE cases SET state = $2, route = $3, destination = $4, priority = $5, rule = $6,"
@@ -89,22 +113,28 @@ static const char *const SQL_CLOSE_CASE =
 
 static const char *const SQL_INSERT_DECISION =
     "INSERT INTO decisions (referral_id, cause_event_id, event_id, route, destination,"
-    " priority, rule, reasons, state, decided_at, decision_due_at) VALUES ($1, $2::uuid,"
-    " $3::uuid, $4, $5, $6, $7, $8::jsonb, $9, $10::timestamptz, $11::timestamptz)";
+    " priority, rule, reasons, state, decided_at, decision_due_at)\n"
+    "SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],"
+    " $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[],"
+    " $11::timestamptz[])";
+#define NCOL_DECISION 11
 
+/* Ordered, so the audit of a case reads in the order things happened. */
 static const char *const SQL_INSERT_AUDIT =
-    "INSERT INTO audit_log (referral_id, event_id, action, from_state, to_state)"
-    " VALUES ($1, $2::uuid, $3, $4, $5)";
+    "INSERT INTO audit_log (referral_id, event_id, action, from_state, to_state)\n"
+    "SELECT r, e, a, f, t FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[],"
+    " $5::text[]) WITH ORDINALITY AS x(r, e, a, f, t, i) ORDER BY x.i";
+#define NCOL_AUDIT 5
 
-static const char *const SQL_OUTBOX_DECISION =
-    "INSERT INTO outbox (dedupe_key, kind, msg_key, payload) VALUES ($1, 'decision',"
-    " $2::bytea, $3::bytea)";
-
-/* A DLQ message may be written again when the same offset is consumed again (an
+/* Ordered: the publisher produces by id, so a case's decisions keep their order. A DLQ
+ * message may be written again when the same offset is consumed again (an
  * event_id_reused event is never marked processed): the dedupe key absorbs it. */
-static const char *const SQL_OUTBOX_DLQ =
-    "INSERT INTO outbox (dedupe_key, kind, msg_key, payload, headers) VALUES ($1, 'dlq',"
-    " $2::bytea, $3::bytea, $4::jsonb) ON CONFLICT (dedupe_key) DO NOTHING";
+static const char *const SQL_INSERT_OUTBOX =
+    "INSERT INTO outbox (dedupe_key, kind, msg_key, payload, headers)\n"
+    "SELECT k, kind, mk, pl, coalesce(h, '[]') FROM unnest($1::text[], $2::text[],"
+    " $3::bytea[], $4::bytea[], $5::jsonb[]) WITH ORDINALITY AS x(k, kind, mk, pl, h, i)"
+    " ORDER BY x.i ON CONFLICT (dedupe_key) DO NOTHING";
+#define NCOL_OUTBOX 5
 
 static const char *const SQL_HOLD =
     "INSERT INTO held_events (event_id, referral_id, topic, source_partition, source_offset,"
@@ -124,6 +154,13 @@ static const char *const SQL_HELD_COUNT = "SELECT count(*) FROM held_events";
 
 /* ---------------------------------------------------------------- state */
 
+/* A growing JSON text (see jw_mem below). */
+struct jw {
+    char *s;
+    size_t len, cap;
+    bool oom;
+};
+
 struct msg {
     struct msg *next;
     struct casestore_source src;
@@ -138,8 +175,9 @@ struct msg {
     bool from_hold;
     char event_id[37];
     char referral_id[72];
+    unsigned char sha[32]; /* SHA-256 of body */
     /* per attempt */
-    int st_seen, st_held_row;
+    int st_held_row;
     enum casestore_outcome outcome;
     enum event_error error;
     bool has_decision;
@@ -152,14 +190,15 @@ struct bcase {
     char *referral_id, *child_id, *family_id, *destination, *locality_id, *hub_id, *rule;
     enum route_kind route;
     enum case_state state;
-    enum priority priority;
-    bool has_due;
+    enum priority priority; /* the latest decision's, with its rule and deadline: what */
+    bool has_due;           /* messages about the case say */
     int64_t due_at_s;
     int64_t decided_at_ms, closed_at_ms;
     char *body; /* the referral.received body, when the batch needs it */
     size_t body_len;
     struct event ref;
-    int ref_state; /* 0 not parsed, 1 parsed, -1 does not parse */
+    int ref_state;                    /* 0 not parsed, 1 parsed, -1 does not parse, 2 borrowed */
+    const struct event *ref_borrowed; /* a referral of this batch: its msg's event */
 };
 
 struct casestore {
@@ -179,8 +218,16 @@ struct casestore {
     size_t batch_limit;
     int failures;
     struct db_round *r1, *r2, *rb;
+    struct db_round *r2rows; /* round 2's row-changing statements, in batch order */
+    int st_seen;
+    struct jw jw_reasons, jw_msg; /* reused for every decision */
+    struct dbbulk *b_seen, *b_processed, *b_case, *b_decision, *b_audit, *b_outbox;
     struct bcase *cases;
     size_t n_cases, cap_cases;
+    /* the cases hashed by referral, child and family id: heads hold an index + 1 (0:
+     * none), next_* the next case of the same bucket; n_heads a power of two */
+    size_t *head_ref, *head_kid, *head_fam, *next_ref, *next_kid, *next_fam;
+    size_t n_heads;
     int st_cases, st_held_refs;
     struct history_case *hist_child, *hist_family;
     bool new_case, new_outbox, released_hold;
@@ -227,33 +274,120 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static json_t *reasons_json(const struct decision *d)
+/* A small JSON writer for the messages this module makes: they are flat and made for
+ * every decision, and building a jansson tree only to print it cost more than the rest
+ * of a decision. Strings are escaped as RFC 8259 requires. */
+static void jw_mem(struct jw *w, const char *p, size_t n)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < d->n_reasons; i++)
-        json_array_append_new(a, json_string(d->reasons[i]));
-    return a;
+    if (w->oom)
+        return;
+    if (w->len + n + 1 > w->cap) {
+        size_t cap = w->cap ? w->cap : 512;
+        while (w->len + n + 1 > cap)
+            cap *= 2;
+        char *ns = realloc(w->s, cap);
+        if (ns == NULL) {
+            w->oom = true;
+            return;
+        }
+        w->s = ns;
+        w->cap = cap;
+    }
+    memcpy(w->s + w->len, p, n);
+    w->len += n;
+    w->s[w->len] = '\0';
+}
+
+static void jw_raw(struct jw *w, const char *p)
+{
+    jw_mem(w, p, strlen(p));
+}
+
+static void jw_str(struct jw *w, const char *p)
+{
+    static const char hex[] = "0123456789abcdef";
+    jw_mem(w, "\"", 1);
+    const char *run = p;
+    for (; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jw_mem(w, run, (size_t)(p - run));
+        char e[7] = {'\\', (char)c, 0};
+        if (c < 0x20) {
+            memcpy(e, "\\u00", 4);
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            e[6] = 0;
+        }
+        jw_raw(w, e);
+        run = p + 1;
+    }
+    jw_mem(w, run, (size_t)(p - run));
+    jw_mem(w, "\"", 1);
+}
+
+/* ,"key":"value" (value NULL: null) */
+static void jw_member(struct jw *w, const char *key, const char *value)
+{
+    jw_raw(w, ",\"");
+    jw_raw(w, key);
+    jw_raw(w, "\":");
+    if (value)
+        jw_str(w, value);
+    else
+        jw_raw(w, "null");
+}
+
+/* The reasons as a JSON array. */
+static void jw_reasons(struct jw *w, const struct decision *d)
+{
+    jw_raw(w, "[");
+    for (size_t i = 0; i < d->n_reasons; i++) {
+        if (i)
+            jw_raw(w, ",");
+        jw_str(w, d->reasons[i]);
+    }
+    jw_raw(w, "]");
+}
+
+/* events.md's frontdoor.decisions message, its fields in the spec's order. */
+static void jw_decision(struct jw *w, const char *event_id, const char *cause_event_id,
+                        const char *referral_id, const struct decision *d, int64_t decided_at_ms,
+                        const char *reasons)
+{
+    char decided[32], due[32];
+    caltime_format_utc_ms(decided_at_ms, decided);
+    jw_raw(w, "{\"schema_version\":1,\"type\":\"case.routed\"");
+    jw_member(w, "event_id", event_id);
+    jw_member(w, "cause_event_id", cause_event_id);
+    jw_member(w, "referral_id", referral_id);
+    jw_member(w, "route", rules_route_name(d->route));
+    jw_member(w, "destination", d->destination);
+    jw_member(w, "priority", rules_priority_name(d->priority));
+    jw_member(w, "rule", d->rule);
+    jw_raw(w, ",\"reasons\":");
+    jw_raw(w, reasons);
+    jw_member(w, "decided_at", decided);
+    jw_member(w, "decision_due_at", route_format_due(d, due));
+    jw_member(w, "state", rules_state_name(d->state));
+    jw_raw(w, "}");
 }
 
 char *casestore_decision_message(const char *event_id, const char *cause_event_id,
                                  const char *referral_id, const struct decision *d,
                                  int64_t decided_at_ms)
 {
-    char decided[32], due[32];
-    caltime_format_utc_ms(decided_at_ms, decided);
-    const char *due_s = route_format_due(d, due);
-    json_t *o = json_pack(
-        "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s}", "schema_version", 1,
-        "type", "case.routed", "event_id", event_id, "cause_event_id", cause_event_id,
-        "referral_id", referral_id, "route", rules_route_name(d->route), "destination",
-        d->destination, "priority", rules_priority_name(d->priority), "rule", d->rule, "reasons",
-        reasons_json(d), "decided_at", decided, "decision_due_at",
-        due_s ? json_string(due_s) : json_null(), "state", rules_state_name(d->state));
-    if (o == NULL)
+    struct jw r = {0}, w = {0};
+    jw_reasons(&r, d);
+    if (!r.oom)
+        jw_decision(&w, event_id, cause_event_id, referral_id, d, decided_at_ms, r.s);
+    free(r.s);
+    if (w.oom || r.oom) {
+        free(w.s);
         return NULL;
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return s;
+    }
+    return w.s;
 }
 
 /* A string member of nested objects, or NULL (JSON null and "" count as missing). */
@@ -313,13 +447,74 @@ static void cases_clear(struct casestore *cs)
     for (size_t i = 0; i < cs->n_cases; i++)
         bcase_clear(&cs->cases[i]);
     cs->n_cases = 0;
+    size_t *heads[] = {cs->head_ref, cs->head_kid, cs->head_fam};
+    for (size_t i = 0; i < 3; i++)
+        if (heads[i])
+            memset(heads[i], 0, cs->n_heads * sizeof *heads[i]);
+}
+
+static size_t id_bucket(const struct casestore *cs, const char *s)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h & (cs->n_heads - 1);
+}
+
+static void index_put(struct casestore *cs, size_t *head, size_t *next, const char *key, size_t i)
+{
+    if (key == NULL)
+        return;
+    size_t b = id_bucket(cs, key);
+    next[i] = head[b];
+    head[b] = i + 1;
+}
+
+/* Index case c (its ids set). */
+static void case_index(struct casestore *cs, const struct bcase *c)
+{
+    size_t i = (size_t)(c - cs->cases);
+    index_put(cs, cs->head_ref, cs->next_ref, c->referral_id, i);
+    index_put(cs, cs->head_kid, cs->next_kid, c->child_id, i);
+    index_put(cs, cs->head_fam, cs->next_fam, c->family_id, i);
+}
+
+/* Room for cap cases in the index (rehashing what is there). */
+static int index_grow(struct casestore *cs, size_t cap)
+{
+    size_t **nexts[] = {&cs->next_ref, &cs->next_kid, &cs->next_fam};
+    for (size_t i = 0; i < 3; i++) {
+        size_t *n = realloc(*nexts[i], cap * sizeof *n);
+        if (n == NULL)
+            return -1;
+        *nexts[i] = n;
+    }
+    size_t nh = cs->n_heads ? cs->n_heads : 128;
+    while (nh < 2 * cap)
+        nh *= 2;
+    if (nh == cs->n_heads)
+        return 0;
+    size_t **heads[] = {&cs->head_ref, &cs->head_kid, &cs->head_fam};
+    for (size_t i = 0; i < 3; i++) {
+        size_t *h = calloc(nh, sizeof *h);
+        if (h == NULL)
+            return -1;
+        free(*heads[i]);
+        *heads[i] = h;
+    }
+    cs->n_heads = nh;
+    for (size_t i = 0; i < cs->n_cases; i++)
+        case_index(cs, &cs->cases[i]);
+    return 0;
 }
 
 static struct bcase *case_find(struct casestore *cs, const char *referral_id)
 {
-    for (size_t i = 0; i < cs->n_cases; i++)
-        if (strcmp(cs->cases[i].referral_id, referral_id) == 0)
-            return &cs->cases[i];
+    if (cs->n_heads == 0)
+        return NULL;
+    for (size_t i = cs->head_ref[id_bucket(cs, referral_id)]; i; i = cs->next_ref[i - 1])
+        if (strcmp(cs->cases[i - 1].referral_id, referral_id) == 0)
+            return &cs->cases[i - 1];
     return NULL;
 }
 
@@ -336,7 +531,7 @@ static struct bcase *case_add(struct casestore *cs)
             cs->hist_family = hf;
         if (n)
             cs->cases = n;
-        if (!n || !hc || !hf)
+        if (!n || !hc || !hf || index_grow(cs, cap) != 0)
             return NULL;
         cs->cap_cases = cap;
     }
@@ -353,6 +548,8 @@ static char *dup_or_null(const char *s)
 /* The referral of a case, parsed from its stored body (NULL when it does not parse). */
 static const struct event *case_referral(struct bcase *c)
 {
+    if (c->ref_state == 2)
+        return c->ref_borrowed;
     if (c->ref_state == 0) {
         char detail[128];
         c->ref_state = -1;
@@ -363,16 +560,21 @@ static const struct event *case_referral(struct bcase *c)
     return c->ref_state == 1 ? &c->ref : NULL;
 }
 
-/* History for rules 5 and 6: the batch's cases of this child and this family. */
-static void history_for(struct casestore *cs, const char *child_id, const char *family_id,
-                        struct route_history *h)
+/* The cases of one child (by_child) or family, in the order they were added. */
+static size_t history_collect(struct casestore *cs, const char *id, bool by_child,
+                              struct history_case *out)
 {
-    memset(h, 0, sizeof *h);
-    h->child_cases = cs->hist_child;
-    h->family_cases = cs->hist_family;
-    for (size_t i = 0; i < cs->n_cases; i++) {
-        struct bcase *c = &cs->cases[i];
-        struct history_case hc = {
+    if (id == NULL || cs->n_heads == 0)
+        return 0;
+    const size_t *head = by_child ? cs->head_kid : cs->head_fam;
+    const size_t *next = by_child ? cs->next_kid : cs->next_fam;
+    size_t n = 0;
+    for (size_t i = head[id_bucket(cs, id)]; i; i = next[i - 1]) {
+        const struct bcase *c = &cs->cases[i - 1];
+        const char *cid = by_child ? c->child_id : c->family_id;
+        if (cid == NULL || strcmp(cid, id) != 0)
+            continue;
+        out[n++] = (struct history_case){
             .referral_id = c->referral_id,
             .child_id = c->child_id,
             .route = c->route,
@@ -381,11 +583,24 @@ static void history_for(struct casestore *cs, const char *child_id, const char *
             .closed_at_ms = c->closed_at_ms,
             .decided_at_ms = c->decided_at_ms,
         };
-        if (child_id && c->child_id && strcmp(child_id, c->child_id) == 0)
-            cs->hist_child[h->n_child_cases++] = hc;
-        if (family_id && c->family_id && strcmp(family_id, c->family_id) == 0)
-            cs->hist_family[h->n_family_cases++] = hc;
     }
+    for (size_t a = 0, b = n; a + 1 < b; a++, b--) { /* the chain runs newest first */
+        struct history_case t = out[a];
+        out[a] = out[b - 1];
+        out[b - 1] = t;
+    }
+    return n;
+}
+
+/* History for rules 5 and 6: the batch's cases of this child and this family. */
+static void history_for(struct casestore *cs, const char *child_id, const char *family_id,
+                        struct route_history *h)
+{
+    memset(h, 0, sizeof *h);
+    h->child_cases = cs->hist_child;
+    h->family_cases = cs->hist_family;
+    h->n_child_cases = history_collect(cs, child_id, true, cs->hist_child);
+    h->n_family_cases = history_collect(cs, family_id, false, cs->hist_family);
 }
 
 /* ---------------------------------------------------------------- statements */
@@ -424,27 +639,29 @@ static const char *ts_or_null(bool has, int64_t ms, char *buf)
     return has ? caltime_format_utc_ms(ms, buf) : NULL;
 }
 
-static int w_processed(struct db_round *r, const struct msg *m, const char *outcome)
+static int w_processed(struct casestore *cs, const struct msg *m, const char *outcome)
 {
-    struct params p = {.n = 0};
-    p_text(&p, m->event_id);
-    p_bytes(&p, m->body, m->len);
-    p_text(&p, m->topic);
-    p_text(&p, m->referral_id[0] ? m->referral_id : NULL);
-    p_text(&p, outcome);
-    return add(r, SQL_INSERT_PROCESSED, &p);
+    const char *v[NCOL_PROCESSED] = {m->event_id, (const char *)m->sha, m->topic,
+                                     m->referral_id[0] ? m->referral_id : NULL, outcome};
+    const long lens[NCOL_PROCESSED] = {-1, (long)sizeof m->sha, -1, -1, -1};
+    return dbbulk_add(cs->b_processed, v, lens);
 }
 
-static int w_audit(struct db_round *r, const struct msg *m, const char *action, const char *from,
+static int w_audit(struct casestore *cs, const struct msg *m, const char *action, const char *from,
                    const char *to)
 {
-    struct params p = {.n = 0};
-    p_text(&p, m->referral_id);
-    p_text(&p, m->event_id);
-    p_text(&p, action);
-    p_text(&p, from);
-    p_text(&p, to);
-    return add(r, SQL_INSERT_AUDIT, &p);
+    const char *v[NCOL_AUDIT] = {m->referral_id, m->event_id, action, from, to};
+    return dbbulk_add(cs->b_audit, v, NULL);
+}
+
+/* An outbox message: kind "decision" or "dlq"; headers a JSON array or NULL. */
+static int w_outbox(struct casestore *cs, const char *dedupe_key, const char *kind, const char *key,
+                    const char *payload, size_t len, const char *headers)
+{
+    const char *v[NCOL_OUTBOX] = {dedupe_key, kind, key, payload, headers};
+    const long lens[NCOL_OUTBOX] = {-1, -1, key ? (long)strlen(key) : -1, (long)len, -1};
+    cs->new_outbox = true;
+    return dbbulk_add(cs->b_outbox, v, lens);
 }
 
 static int w_unhold(struct db_round *r, const struct msg *m)
@@ -455,53 +672,43 @@ static int w_unhold(struct db_round *r, const struct msg *m)
 }
 
 /* The decision row and its frontdoor.decisions outbox message. */
-static int w_decision(struct casestore *cs, struct db_round *r, const struct msg *m,
-                      const struct decision *d)
+static int w_decision(struct casestore *cs, const struct msg *m, const struct decision *d)
 {
     char uuid[37], decided[32], due[32];
     casestore_new_uuid(uuid);
     caltime_format_utc_ms(cs->now_ms, decided);
     const char *due_s = route_format_due(d, due);
-    json_t *rj = reasons_json(d);
-    char *reasons = rj ? json_dumps(rj, JSON_COMPACT) : NULL;
-    json_decref(rj);
     /* cause_event_id as the input wrote it, as --explain prints it */
     const char *raw = json_string_value(json_object_get(m->ev.root, "event_id"));
-    char *msg =
-        casestore_decision_message(uuid, raw ? raw : m->event_id, m->referral_id, d, cs->now_ms);
-    int rc = -1;
-    if (reasons && msg) {
-        struct params p = {.n = 0};
-        p_text(&p, m->referral_id);
-        p_text(&p, m->event_id);
-        p_text(&p, uuid);
-        p_text(&p, rules_route_name(d->route));
-        p_text(&p, d->destination);
-        p_text(&p, rules_priority_name(d->priority));
-        p_text(&p, d->rule);
-        p_text(&p, reasons);
-        p_text(&p, rules_state_name(d->state));
-        p_text(&p, decided);
-        p_text(&p, due_s);
-        rc = add(r, SQL_INSERT_DECISION, &p);
-        char key[64];
-        snprintf(key, sizeof key, "decision:%s", m->event_id);
-        struct params q = {.n = 0};
-        p_text(&q, key);
-        p_bytes(&q, m->referral_id, strlen(m->referral_id));
-        p_bytes(&q, msg, strlen(msg));
-        if (rc >= 0)
-            rc = add(r, SQL_OUTBOX_DECISION, &q);
-    }
-    free(reasons);
-    free(msg);
-    cs->new_outbox = true;
-    return rc < 0 ? -1 : 0;
+    struct jw *r = &cs->jw_reasons, *w = &cs->jw_msg;
+    r->len = w->len = 0;
+    r->oom = w->oom = false;
+    jw_reasons(r, d);
+    if (!r->oom)
+        jw_decision(w, uuid, raw ? raw : m->event_id, m->referral_id, d, cs->now_ms, r->s);
+    if (r->oom || w->oom)
+        return -1;
+    const char *v[NCOL_DECISION] = {m->referral_id,
+                                    m->event_id,
+                                    uuid,
+                                    rules_route_name(d->route),
+                                    d->destination,
+                                    rules_priority_name(d->priority),
+                                    d->rule,
+                                    r->s,
+                                    rules_state_name(d->state),
+                                    decided,
+                                    due_s};
+    char key[64];
+    snprintf(key, sizeof key, "decision:%s", m->event_id);
+    if (dbbulk_add(cs->b_decision, v, NULL) != 0 ||
+        w_outbox(cs, key, "decision", m->referral_id, w->s, w->len, NULL) != 0)
+        return -1;
+    return 0;
 }
 
 /* A rejected event: its DLQ message goes to the outbox (headers as events.md says). */
-static int w_dlq(struct casestore *cs, struct db_round *r, const struct msg *m, enum event_error e,
-                 const char *detail)
+static int w_dlq(struct casestore *cs, const struct msg *m, enum event_error e, const char *detail)
 {
     char part[16], off[24], key[400];
     snprintf(part, sizeof part, "%d", (int)m->src.partition);
@@ -513,19 +720,10 @@ static int w_dlq(struct casestore *cs, struct db_round *r, const struct msg *m, 
     char *hs = h ? json_dumps(h, JSON_COMPACT) : NULL;
     json_decref(h);
     int rc = -1;
-    if (hs) {
-        struct params p = {.n = 0};
-        p_text(&p, key);
-        if (m->referral_id[0])
-            p_bytes(&p, m->referral_id, strlen(m->referral_id));
-        else
-            p_text(&p, NULL);
-        p_bytes(&p, m->body, m->len);
-        p_text(&p, hs);
-        rc = add(r, SQL_OUTBOX_DLQ, &p);
-    }
+    if (hs)
+        rc = w_outbox(cs, key, "dlq", m->referral_id[0] ? m->referral_id : NULL, m->body, m->len,
+                      hs);
     free(hs);
-    cs->new_outbox = true;
     return rc < 0 ? -1 : 0;
 }
 
@@ -570,8 +768,8 @@ static int reject(struct casestore *cs, struct db_round *r, struct msg *m, enum 
 {
     m->outcome = CASESTORE_REJECTED;
     m->error = e;
-    int rc = w_dlq(cs, r, m, e, detail);
-    if (rc == 0 && mark_processed && w_processed(r, m, event_error_code(e)) < 0)
+    int rc = w_dlq(cs, m, e, detail);
+    if (rc == 0 && mark_processed && w_processed(cs, m, event_error_code(e)) < 0)
         rc = -1;
     if (rc == 0 && m->from_hold && w_unhold(r, m) < 0)
         rc = -1;
@@ -627,6 +825,9 @@ static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
     c->referral_id = strdup(m->referral_id);
     c->child_id = dup_or_null(child);
     c->family_id = dup_or_null(family);
+    if (c->referral_id == NULL || (child && !c->child_id) || (family && !c->family_id))
+        return -1;
+    case_index(cs, c);
     c->destination = strdup(d->destination);
     c->locality_id = dup_or_null(locality);
     c->hub_id = dup_or_null(hub);
@@ -638,42 +839,42 @@ static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
     c->due_at_s = d->due_at_s;
     c->decided_at_ms = cs->now_ms;
     c->closed_at_ms = d->state == CASE_CLOSED ? ev->occurred_at_ms : 0;
-    c->body = malloc(m->len + 1);
-    if (!c->referral_id || !c->destination || !c->rule || !c->body)
+    /* the referral is this batch's own: later events of the batch use its parsed event
+     * (the msg outlives the batch's case view) */
+    c->ref_state = 2;
+    c->ref_borrowed = &m->ev;
+    if (!c->destination || !c->rule)
         return -1;
-    memcpy(c->body, m->body, m->len);
-    c->body[m->len] = '\0';
-    c->body_len = m->len;
 
     char received[32], decided[32], due[32], closed[32], level[8];
     int lvl = level_of(ev);
     snprintf(level, sizeof level, "%d", lvl);
-    struct params p = {.n = 0};
-    p_text(&p, m->referral_id);
-    p_text(&p, child);
-    p_text(&p, family);
-    p_text(&p, rules_state_name(d->state));
-    p_text(&p, rules_route_name(d->route));
-    p_text(&p, d->destination);
-    p_text(&p, rules_priority_name(d->priority));
-    p_text(&p, d->rule);
-    p_text(&p, lvl ? level : NULL);
-    p_text(&p, caltime_format_utc_ms(ev->occurred_at_ms, received));
-    p_text(&p, caltime_format_utc_ms(cs->now_ms, decided));
-    p_text(&p, ts_or_null(d->has_due, d->due_at_s * 1000, due));
-    p_text(&p, ts_or_null(d->state == CASE_CLOSED, ev->occurred_at_ms, closed));
-    p_text(&p, locality);
-    p_text(&p, hub);
-    p_text(&p, m->event_id);
-    p_bytes(&p, m->body, m->len);
-    if (w_processed(r, m, "routed") < 0 || add(r, SQL_INSERT_CASE, &p) < 0 ||
-        w_decision(cs, r, m, d) < 0 ||
-        w_audit(r, m, "referral.received", NULL, rules_state_name(d->state)) < 0)
+    const char *v[NCOL_CASE] = {m->referral_id,
+                                child,
+                                family,
+                                rules_state_name(d->state),
+                                rules_route_name(d->route),
+                                d->destination,
+                                rules_priority_name(d->priority),
+                                d->rule,
+                                lvl ? level : NULL,
+                                caltime_format_utc_ms(ev->occurred_at_ms, received),
+                                caltime_format_utc_ms(cs->now_ms, decided),
+                                ts_or_null(d->has_due, d->due_at_s * 1000, due),
+                                ts_or_null(d->state == CASE_CLOSED, ev->occurred_at_ms, closed),
+                                locality,
+                                hub,
+                                m->event_id,
+                                m->body};
+    long lens[NCOL_CASE];
+    for (int i = 0; i < NCOL_CASE; i++)
+        lens[i] = -1;
+    lens[NCOL_CASE - 1] = (long)m->len;
+    if (w_processed(cs, m, "routed") < 0 || dbbulk_add(cs->b_case, v, lens) < 0 ||
+        w_decision(cs, m, d) < 0 ||
+        w_audit(cs, m, "referral.received", NULL, rules_state_name(d->state)) < 0)
         return -1;
     cs->new_case = true;
-    log_info("referral routed", "event", m->event_id, "referral", m->referral_id, "route",
-             rules_route_name(d->route), "destination", d->destination, "rule", d->rule, "priority",
-             rules_priority_name(d->priority));
     return plan(cs, r, m, ev, c, CASE_STATE_COUNT, d->state);
 }
 
@@ -686,12 +887,8 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         return hold(cs, r, m); /* keep the case's events in order */
     if (c == NULL) {
         if (cs->opt.cfg->kafka.unknown_case_retry_s > 0 && !expired) {
-            log_info("case event held until its referral arrives", "event", m->event_id, "referral",
-                     m->referral_id, "type", event_type_name(ev->type));
             return hold(cs, r, m);
         }
-        log_warn("case event rejected", "event", m->event_id, "referral", m->referral_id, "error",
-                 "unknown_case");
         return reject(cs, r, m, EVENT_UNKNOWN_CASE, "no case has this referral id", true);
     }
     const struct event *referral = case_referral(c);
@@ -710,8 +907,6 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
     enum event_error e = route_apply_case_event(cs->policy, ev, &view, referral, &h, &effect,
                                                 &m->decision, detail, sizeof detail);
     if (e != EVENT_OK) {
-        log_warn("case event rejected", "event", m->event_id, "referral", m->referral_id, "type",
-                 event_type_name(ev->type), "error", event_error_code(e));
         return reject(cs, r, m, e, detail, true);
     }
     enum case_state from = c->state;
@@ -748,11 +943,8 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         p_text(&p, caltime_format_utc_ms(cs->now_ms, t1));
         p_text(&p, ts_or_null(d->has_due, d->due_at_s * 1000, t2));
         p_text(&p, ts_or_null(d->state == CASE_CLOSED, ev->occurred_at_ms, t3));
-        if (add(r, SQL_UPDATE_ROUTE, &p) < 0 || w_decision(cs, r, m, d) < 0)
+        if (add(r, SQL_UPDATE_ROUTE, &p) < 0 || w_decision(cs, m, d) < 0)
             return -1;
-        log_info("case re-routed", "event", m->event_id, "referral", m->referral_id, "type", type,
-                 "route", rules_route_name(d->route), "destination", d->destination, "rule",
-                 d->rule, "priority", rules_priority_name(d->priority));
     } else if (effect == CASE_EFFECT_CLOSE) {
         m->outcome = CASESTORE_CLOSED;
         c->state = CASE_CLOSED;
@@ -762,14 +954,11 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         p_text(&p, caltime_format_utc_ms(ev->occurred_at_ms, t1));
         if (add(r, SQL_CLOSE_CASE, &p) < 0)
             return -1;
-        log_info("case closed", "event", m->event_id, "referral", m->referral_id);
     } else {
         m->outcome = CASESTORE_APPLIED;
-        log_info("case event applied", "event", m->event_id, "referral", m->referral_id, "type",
-                 type);
     }
-    if (w_processed(r, m, casestore_outcome_name(m->outcome)) < 0 ||
-        w_audit(r, m, type, rules_state_name(from), rules_state_name(c->state)) < 0 ||
+    if (w_processed(cs, m, casestore_outcome_name(m->outcome)) < 0 ||
+        w_audit(cs, m, type, rules_state_name(from), rules_state_name(c->state)) < 0 ||
         (m->from_hold && w_unhold(r, m) < 0))
         return -1;
     if (m->from_hold)
@@ -857,6 +1046,46 @@ static void batch_failed(struct casestore *cs, const char *what, struct db_round
     }
 }
 
+/* One line per event, once its transaction committed: a batch that fails and is retried
+ * logs nothing twice, and nothing that did not happen. Ids and codes only. */
+static void log_committed(const struct msg *m)
+{
+    const char *type = m->has_ev ? event_type_name(m->ev.type) : "";
+    const struct decision *d = &m->decision;
+    switch (m->outcome) {
+    case CASESTORE_ROUTED:
+        log_info("referral routed", "event", m->event_id, "referral", m->referral_id, "route",
+                 rules_route_name(d->route), "destination", d->destination, "rule", d->rule,
+                 "priority", rules_priority_name(d->priority));
+        break;
+    case CASESTORE_REROUTED:
+        log_info("case re-routed", "event", m->event_id, "referral", m->referral_id, "type", type,
+                 "route", rules_route_name(d->route), "destination", d->destination, "rule",
+                 d->rule, "priority", rules_priority_name(d->priority));
+        break;
+    case CASESTORE_CLOSED:
+        log_info("case closed", "event", m->event_id, "referral", m->referral_id);
+        break;
+    case CASESTORE_APPLIED:
+        log_info("case event applied", "event", m->event_id, "referral", m->referral_id, "type",
+                 type);
+        break;
+    case CASESTORE_HELD:
+        if (!m->from_hold) /* not again at every retry */
+            log_info("case event held until its referral arrives", "event", m->event_id, "referral",
+                     m->referral_id, "type", type);
+        break;
+    case CASESTORE_REJECTED:
+        log_warn("event rejected", "event", m->event_id, "referral", m->referral_id, "type", type,
+                 "error", event_error_code(m->error));
+        break;
+    case CASESTORE_DUPLICATE:
+    default:
+        log_info("duplicate event ignored", "event", m->event_id, "referral", m->referral_id);
+        break;
+    }
+}
+
 static void round2_done(void *arg, struct db_round *r, enum db_status st)
 {
     struct casestore *cs = arg;
@@ -874,7 +1103,16 @@ static void round2_done(void *arg, struct db_round *r, enum db_status st)
         struct msg *m = cs->batch[i];
         if (m->outcome == CASESTORE_HELD)
             cs->held_count = -1; /* unknown until the next scan */
+        /* Counted once committed: a retried batch counts nothing twice. A retried held
+         * event was counted as consumed (held) when it came from Kafka. */
+        if (!m->skip)
+            log_committed(m);
+        if (m->has_decision && !m->skip)
+            metrics_count_decision(rules_route_name(m->decision.route), m->decision.rule);
+        if (m->outcome == CASESTORE_REJECTED && !m->skip)
+            metrics_count_dead_letter(m->topic, event_error_code(m->error));
         if (m->done) {
+            metrics_count_event(m->topic, casestore_outcome_name(m->outcome));
             struct casestore_result res = {
                 .outcome = m->outcome,
                 .error = m->error,
@@ -889,8 +1127,10 @@ static void round2_done(void *arg, struct db_round *r, enum db_status st)
     }
     cs->n_batch = 0;
     bool outbox = cs->new_outbox;
-    if (cs->new_case || cs->released_hold)
-        cs->scan_due = true; /* held events may now find their case */
+    /* held events may now find their case; none known held: the periodic scan will do
+     * (it also finds what other daemons hold) */
+    if ((cs->new_case || cs->released_hold) && cs->held_count != 0)
+        cs->scan_due = true;
     batch_end(cs);
     if (outbox && cs->opt.on_outbox)
         cs->opt.on_outbox(cs->opt.arg);
@@ -916,6 +1156,12 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
         c->referral_id = strdup(PQgetvalue(res, i, 0));
         c->child_id = PQgetisnull(res, i, 1) ? NULL : strdup(PQgetvalue(res, i, 1));
         c->family_id = PQgetisnull(res, i, 2) ? NULL : strdup(PQgetvalue(res, i, 2));
+        if (c->referral_id == NULL || (c->child_id == NULL && !PQgetisnull(res, i, 1)) ||
+            (c->family_id == NULL && !PQgetisnull(res, i, 2))) {
+            batch_failed(cs, "out of memory", NULL, DB_ERROR);
+            return;
+        }
+        case_index(cs, c);
         const char *state = PQgetvalue(res, i, 3), *route = PQgetvalue(res, i, 4);
         if (!rules_parse_state(state, strlen(state), &c->state))
             c->state = CASE_TRIAGE;
@@ -945,8 +1191,12 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
     PGresult *held = cs->st_held_refs >= 0 ? db_round_result(r, (size_t)cs->st_held_refs) : NULL;
 
     cs->now_ms = wall_ms();
-    struct db_round *w = cs->r2;
+    struct db_round *w = cs->r2rows;
     db_round_reset(w);
+    struct dbbulk *bulks[] = {cs->b_processed, cs->b_case, cs->b_decision, cs->b_audit,
+                              cs->b_outbox};
+    for (size_t i = 0; i < sizeof bulks / sizeof bulks[0]; i++)
+        dbbulk_reset(bulks[i]);
     int rc = 0;
     for (size_t i = 0; i < cs->n_batch && rc == 0; i++) {
         struct msg *m = cs->batch[i];
@@ -979,9 +1229,9 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
                 reused = true;
             }
         }
-        PGresult *sr = db_round_result(r, (size_t)m->st_seen);
-        const char *proc = PQgetisnull(sr, 0, 0) ? NULL : PQgetvalue(sr, 0, 0);
-        const char *held_same = PQgetisnull(sr, 0, 1) ? NULL : PQgetvalue(sr, 0, 1);
+        PGresult *sr = db_round_result(r, (size_t)cs->st_seen);
+        const char *proc = PQgetisnull(sr, (int)i, 0) ? NULL : PQgetvalue(sr, (int)i, 0);
+        const char *held_same = PQgetisnull(sr, (int)i, 1) ? NULL : PQgetvalue(sr, (int)i, 1);
         if (!dup && !reused && proc) {
             if (strcmp(proc, "t") == 0)
                 dup = true;
@@ -995,7 +1245,6 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
                 reused = true;
         }
         if (reused) {
-            log_warn("event rejected", "event", m->event_id, "error", "event_id_reused");
             /* never marked processed: the id belongs to the first body */
             bool was_held = m->from_hold;
             m->from_hold = false;
@@ -1026,13 +1275,21 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
             behind = strcmp(PQgetvalue(held, k, 0), m->referral_id) == 0;
         rc = do_case_event(cs, w, m, expired, behind);
     }
-    if (rc == 0 && db_round_addv(w, SQL_COMMIT, 0, NULL) < 0)
+    /* the inserts first (see the top of the file), then the changes in order */
+    struct db_round *out = cs->r2;
+    db_round_reset(out);
+    for (size_t i = 0; i < sizeof bulks / sizeof bulks[0] && rc == 0; i++)
+        if (dbbulk_flush(bulks[i], out) == -1)
+            rc = -1;
+    if (rc == 0 && db_round_take(out, w) < 0)
+        rc = -1;
+    if (rc == 0 && db_round_addv(out, SQL_COMMIT, 0, NULL) < 0)
         rc = -1;
     if (rc != 0) {
         batch_failed(cs, "batch planning", NULL, DB_ERROR);
         return;
     }
-    if (db_submit(cs->db, w, round2_done, cs) != 0) {
+    if (db_submit(cs->db, out, round2_done, cs) != 0) {
         batch_requeue(cs);
         batch_end(cs);
     }
@@ -1100,21 +1357,25 @@ static void batch_start(struct casestore *cs)
     const char *lp[1] = {s_locks};
     if (rc == 0 && db_round_addv(r, SQL_LOCK, 1, lp) < 0)
         rc = -1;
+    dbbulk_reset(cs->b_seen);
     for (size_t i = 0; i < cs->n_batch && rc == 0; i++) {
         struct msg *m = cs->batch[i];
-        struct params p = {.n = 0};
-        p_text(&p, m->event_id);
-        p_bytes(&p, m->body, m->len);
-        m->st_seen = add(r, SQL_SEEN, &p);
+        EVP_Digest(m->body, m->len, m->sha, NULL, EVP_sha256(), NULL);
+        const char *v[2] = {m->event_id, (const char *)m->sha};
+        const long lens[2] = {-1, (long)sizeof m->sha};
         m->st_held_row = -1;
-        if (m->from_hold) {
+        if (dbbulk_add(cs->b_seen, v, lens) < 0)
+            rc = -1;
+        if (rc == 0 && m->from_hold) {
             struct params q = {.n = 0};
             p_text(&q, m->event_id);
             m->st_held_row = add(r, SQL_HELD_ROW, &q);
+            if (m->st_held_row < 0)
+                rc = -1;
         }
-        if (m->st_seen < 0 || (m->from_hold && m->st_held_row < 0))
-            rc = -1;
     }
+    if (rc == 0 && (cs->st_seen = dbbulk_flush(cs->b_seen, r)) < 0)
+        rc = -1;
     const char *cp[3] = {s_ids, s_kids, s_fams};
     if (rc == 0 && (cs->st_cases = db_round_addv(r, SQL_CASES, 3, cp)) < 0)
         rc = -1;
@@ -1307,10 +1568,19 @@ int casestore_open(const struct casestore_options *opt, struct casestore **out, 
     cs->batch = calloc(cs->cap_batch, sizeof *cs->batch);
     cs->r1 = db_round_new();
     cs->r2 = db_round_new();
+    cs->r2rows = db_round_new();
+    cs->b_seen = dbbulk_new(SQL_SEEN, 2);
+    cs->b_processed = dbbulk_new(SQL_INSERT_PROCESSED, NCOL_PROCESSED);
+    cs->b_case = dbbulk_new(SQL_INSERT_CASE, NCOL_CASE);
+    cs->b_decision = dbbulk_new(SQL_INSERT_DECISION, NCOL_DECISION);
+    cs->b_audit = dbbulk_new(SQL_INSERT_AUDIT, NCOL_AUDIT);
+    cs->b_outbox = dbbulk_new(SQL_INSERT_OUTBOX, NCOL_OUTBOX);
     cs->ev_kick = event_new(opt->base, -1, 0, kick_cb, cs);
     cs->ev_retry = evtimer_new(opt->base, retry_cb, cs);
     cs->ev_scan = event_new(opt->base, -1, EV_PERSIST, scan_cb, cs);
-    if (!cs->batch || !cs->r1 || !cs->r2 || !cs->ev_kick || !cs->ev_retry || !cs->ev_scan) {
+    if (!cs->batch || !cs->r1 || !cs->r2 || !cs->r2rows || !cs->b_seen || !cs->b_processed ||
+        !cs->b_case || !cs->b_decision || !cs->b_audit || !cs->b_outbox || !cs->ev_kick ||
+        !cs->ev_retry || !cs->ev_scan) {
         snprintf(err, errlen, "out of memory");
         casestore_free(cs);
         return -1;
@@ -1348,11 +1618,26 @@ void casestore_free(struct casestore *cs)
     }
     cases_clear(cs);
     free(cs->cases);
+    free(cs->head_ref);
+    free(cs->head_kid);
+    free(cs->head_fam);
+    free(cs->next_ref);
+    free(cs->next_kid);
+    free(cs->next_fam);
     free(cs->hist_child);
     free(cs->hist_family);
     free(cs->batch);
     db_round_free(cs->r1);
     db_round_free(cs->r2);
+    db_round_free(cs->r2rows);
+    free(cs->jw_reasons.s);
+    free(cs->jw_msg.s);
+    dbbulk_free(cs->b_seen);
+    dbbulk_free(cs->b_processed);
+    dbbulk_free(cs->b_case);
+    dbbulk_free(cs->b_decision);
+    dbbulk_free(cs->b_audit);
+    dbbulk_free(cs->b_outbox);
     if (cs->ev_kick)
         event_free(cs->ev_kick);
     if (cs->ev_retry)

@@ -11,6 +11,7 @@
 #include "frontdoor/event.h"
 #include "frontdoor/intake.h"
 #include "frontdoor/log.h"
+#include "frontdoor/metrics.h"
 
 /* Room kept for the record's own framing when cutting a DLQ message to the size limit. */
 #define RECORD_OVERHEAD 512
@@ -23,8 +24,9 @@ struct intake_item {
     /* dead-lettering */
     enum event_error error;
     char detail[SINK_DETAIL_MAX];
-    size_t cut; /* bytes of the original put on the DLQ message */
-    int parts;  /* the dead letter and the alert still to complete */
+    size_t cut;   /* bytes of the original put on the DLQ message */
+    bool by_sink; /* a step-9 rejection (the sink's), not a check 1-8 */
+    int parts;    /* the dead letter and the alert still to complete */
     bool part_failed;
 };
 
@@ -134,6 +136,8 @@ static void on_dlq_delivered(void *arg, rd_kafka_resp_err_t err)
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_debug("dead letter delivered", "topic", m->topic, "partition",
                   num(pb, sizeof pb, m->partition), "offset", num(ob, sizeof ob, m->offset));
+        metrics_count_event(m->topic, it->by_sink ? "rejected" : "unusable");
+        metrics_count_dead_letter(m->topic, event_error_code(it->error));
         part_done(it, true);
         return;
     }
@@ -223,6 +227,7 @@ static void on_sink_done(struct sink_item *s, enum sink_outcome outcome)
         return;
     case SINK_REJECTED:
         it->in->rejected_by_sink++;
+        it->by_sink = true;
         event_release(&it->s.ev);
         dead_letter(it, s->error, s->detail);
         return;

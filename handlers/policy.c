@@ -49,16 +49,18 @@ int policy_load(const struct config *cfg, struct policy **out, char *errs, size_
         return -1;
     }
     if (policy_load_files(cfg->routing.rules, cfg->routing.directory, out, errs, errs_len) != 0) {
-        /* The templates are still read, so one run shows every problem. */
-        if (cfg->routing.templates) {
-            struct templates *t = NULL;
+        /* Still read the templates, so one run (--check-config, a refused reload) shows
+         * every problem. */
+        if (cfg->routing.templates != NULL) {
             size_t used = errs ? strlen(errs) : 0;
-            if (template_load_set(cfg->routing.templates, &t, errs ? errs + used : NULL,
-                                  errs_len > used ? errs_len - used : 0) == 0)
-                template_free_set(t);
+            struct templates *t = NULL;
+            template_load_set(cfg->routing.templates, &t, errs ? errs + used : NULL,
+                              errs_len > used ? errs_len - used : 0);
+            template_free_set(t);
         }
         return -1;
     }
+    /* NULL only in tests that build a struct config by hand: config_load always sets it. */
     if (cfg->routing.templates == NULL)
         return 0;
     size_t used = errs ? strlen(errs) : 0;

@@ -3,10 +3,12 @@
  * database paths themselves are tested against PostgreSQL in tests/integration/casestore. */
 #include <check.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "frontdoor/casestore.h"
+#include "frontdoor/casestore_sink.h"
 #include "frontdoor/db.h"
 #include "frontdoor/migrations.h"
 
@@ -116,10 +118,47 @@ START_TEST(test_decision_message)
         casestore_decision_message("11111111-1111-4111-8111-111111111111", "x", "REF-1", &d, 0);
     json_t *o2 = json_loads(s2, 0, NULL);
     ck_assert(json_is_null(json_object_get(o2, "decision_due_at")));
+    /* reasons are escaped: quotes, backslashes, control characters, UTF-8 */
+    static const char *const odd[] = {"unknown need code \"foo\"", "back\\slash", "tab\there\x01",
+                                      "caf\xc3\xa9 \xe2\x9c\x93"};
+    d.n_reasons = 4;
+    for (size_t i = 0; i < 4; i++)
+        strcpy(d.reasons[i], odd[i]);
+    char *s3 =
+        casestore_decision_message("11111111-1111-4111-8111-111111111111", "x\"y", "REF-1", &d, 0);
+    json_error_t jerr;
+    json_t *o3 = json_loads(s3, 0, &jerr);
+    ck_assert_msg(o3 != NULL, "not JSON: %s (%s)", s3, jerr.text);
+    ck_assert_str_eq(json_string_value(json_object_get(o3, "cause_event_id")), "x\"y");
+    json_t *rs = json_object_get(o3, "reasons");
+    ck_assert_uint_eq(json_array_size(rs), 4);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_str_eq(json_string_value(json_array_get(rs, i)), odd[i]);
+    json_decref(o3);
+    free(s3);
     json_decref(o);
     json_decref(o2);
     free(s);
     free(s2);
+}
+END_TEST
+
+/* Events of one referral always go to the same store; every store gets work. */
+START_TEST(test_sink_pick)
+{
+    ck_assert_uint_eq(casestore_sink_pick("REF-1", 1), 0);
+    ck_assert_uint_eq(casestore_sink_pick(NULL, 3), casestore_sink_pick("", 3));
+    size_t seen[4] = {0};
+    char id[32];
+    for (int i = 0; i < 400; i++) {
+        snprintf(id, sizeof id, "REF-2026-%06d", i);
+        size_t k = casestore_sink_pick(id, 4);
+        ck_assert_uint_lt(k, 4);
+        ck_assert_uint_eq(k, casestore_sink_pick(id, 4));
+        seen[k]++;
+    }
+    for (int k = 0; k < 4; k++)
+        ck_assert_msg(seen[k] > 50, "store %d got %zu of 400", k, seen[k]);
 }
 END_TEST
 
@@ -141,6 +180,7 @@ static Suite *casestore_suite(void)
     tcase_add_test(tc, test_uuid_v4);
     tcase_add_test(tc, test_decision_message);
     tcase_add_test(tc, test_outcome_names);
+    tcase_add_test(tc, test_sink_pick);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -37,6 +37,14 @@ static char *write_file(const char *name, const char *text, mode_t mode)
     return path;
 }
 
+/* Every sms template mapped to a Notify template id (as notify needs). */
+#define SMS_TEMPLATE_IDS                                                                           \
+    "notify_template.safeguarding_alert = 00000000-0000-4000-8000-000000000001\n"                  \
+    "notify_template.safeguarding_alert_failed = 00000000-0000-4000-8000-000000000002\n"           \
+    "notify_template.appointment_booked = 00000000-0000-4000-8000-000000000003\n"                  \
+    "notify_template.appointment_reminder = 00000000-0000-4000-8000-000000000004\n"                \
+    "notify_template.appointment_cancelled = 00000000-0000-4000-8000-000000000005\n"
+
 /* ---- table: file text -> accepted, or the error expected at a line */
 
 static const struct {
@@ -69,7 +77,15 @@ static const struct {
     {"[kafka]\nbrokers = embedded\n[sms]\nprovider = notify\n", "needs sms.notify_api_key_file"},
     {"[kafka]\nbrokers = embedded\n[log]\nlevel = loud\n", ":4: log.level must be"},
     {"[kafka]\nbrokers = embedded\n[log]\nformat = xml\n", ":4: log.format must be"},
-    {"[kafka]\nbrokers = embedded\n[http]\nlisten = 9464\n", "http.listen must be address:port"},
+    {"[kafka]\nbrokers = embedded\n[http]\nlisten = 9464\n",
+     ":4: http.listen must be address:port"},
+    {"[kafka]\nbrokers = embedded\n[http]\nlisten = 127.0.0.1:99999\n",
+     ":4: http.listen port must"},
+    {"[kafka]\nbrokers = embedded\n[http]\nlisten = 127.0.0.1:\n", ":4: http.listen port must"},
+    {"[kafka]\nbrokers = embedded\n[http]\nlisten = ::1:9464\n", ":4: http.listen must be"},
+    {"[kafka]\nbrokers = embedded\n[http]\nlisten = [::1]:9464\n", NULL},
+    {"[kafka]\nbrokers = embedded\n[http]\nlisten = localhost:0\n", NULL},
+    {"[kafka]\nbrokers = embedded\n[http]\nlisten = :9464\n", NULL},
     {"[kafka]\nbrokers = embedded\n[email]\nfrom = nobody\n", "email.from must be one email"},
     {"[kafka]\nbrokers = embedded\n[database]\npassword_file = missing\n",
      ":4: database.password_file: cannot read secret file"},
@@ -241,14 +257,6 @@ START_TEST(test_values_verbatim)
     free(path);
 }
 END_TEST
-
-/* Every sms template mapped to a Notify template id (as notify needs). */
-#define SMS_TEMPLATE_IDS                                                                           \
-    "notify_template.safeguarding_alert = 00000000-0000-4000-8000-000000000001\n"                  \
-    "notify_template.safeguarding_alert_failed = 00000000-0000-4000-8000-000000000002\n"           \
-    "notify_template.appointment_booked = 00000000-0000-4000-8000-000000000003\n"                  \
-    "notify_template.appointment_reminder = 00000000-0000-4000-8000-000000000004\n"                \
-    "notify_template.appointment_cancelled = 00000000-0000-4000-8000-000000000005\n"
 
 START_TEST(test_secrets)
 {
@@ -423,6 +431,71 @@ END_TEST
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* ---- table: what a reload compares (config_diff) */
+
+static const struct {
+    const char *before, *after;
+    const char *changed; /* names, space-separated, in key-table order */
+} diff_cases[] = {
+    {"[kafka]\nbrokers = embedded\n", "[kafka]\nbrokers = embedded\n", ""},
+    {"[kafka]\nbrokers = embedded\n", "# a comment\n[kafka]\nbrokers = embedded\n", ""},
+    {"[kafka]\nbrokers = a:9092\n", "[kafka]\nbrokers = b:9092\n", "kafka.brokers"},
+    {"[kafka]\nbrokers = embedded\n", "[kafka]\nbrokers = embedded\nmax_message_bytes = 1 MiB\n",
+     "kafka.max_message_bytes"},
+    {"[kafka]\nbrokers = embedded\n", "[kafka]\nbrokers = embedded\nrdkafka.acks.x = 1\n",
+     "kafka.rdkafka.*"},
+    {"[kafka]\nbrokers = embedded\nrdkafka.a = 1\n", "[kafka]\nbrokers = embedded\nrdkafka.a = 2\n",
+     "kafka.rdkafka.*"},
+    {"[kafka]\nbrokers = embedded\n",
+     "[kafka]\nbrokers = embedded\n[log]\nlevel = debug\nformat = json\n", "log.level log.format"},
+    {"[kafka]\nbrokers = embedded\n",
+     "[kafka]\nbrokers = embedded\n[routing]\nrules = other.rules\n[http]\nlisten = 127.0.0.1:1\n",
+     "http.listen routing.rules"},
+    {"[kafka]\nbrokers = embedded\n",
+     "[kafka]\nbrokers = embedded\n[sms]\nprovider = notify\n"
+     "notify_api_key_file = key\n" SMS_TEMPLATE_IDS,
+     "sms.provider sms.notify_api_key_file sms.notify_template.*"},
+    {"[kafka]\nbrokers = embedded\n[database]\nbatch_max = 5\n",
+     "[kafka]\nbrokers = embedded\n[database]\nbatch_max = 6\n", "database.batch_max"},
+};
+
+static void collect(void *arg, const char *name)
+{
+    char *buf = arg;
+    if (buf[0] != '\0')
+        strcat(buf, " ");
+    strcat(buf, name);
+}
+
+START_TEST(test_diff)
+{
+    char errs[4096], got[1024] = "";
+    struct config *a, *b;
+    /* a Notify key file as Notify issues them: name, service id, secret */
+    free(write_file(
+        "key", "test-11111111-1111-1111-1111-111111111111-22222222-2222-2222-2222-222222222222\n",
+        0600));
+    char *pa = write_file("a.conf", diff_cases[_i].before, 0600);
+    char *pb = write_file("b.conf", diff_cases[_i].after, 0600);
+    ck_assert_msg(config_load(pa, &a, errs, sizeof errs) == 0, "%s", errs);
+    ck_assert_msg(config_load(pb, &b, errs, sizeof errs) == 0, "%s", errs);
+    int n = config_diff(a, b, collect, got);
+    ck_assert_str_eq(got, diff_cases[_i].changed);
+    int words = 0;
+    for (const char *p = diff_cases[_i].changed; *p; p++)
+        words += (p == diff_cases[_i].changed || p[-1] == ' ');
+    ck_assert_int_eq(n, words);
+    /* symmetric */
+    got[0] = '\0';
+    config_diff(b, a, collect, got);
+    ck_assert_str_eq(got, diff_cases[_i].changed);
+    config_free(a);
+    config_free(b);
+    free(pa);
+    free(pb);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -441,6 +514,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_notify_template_lookup);
     tcase_add_loop_test(tc, test_loopback_table, 0, N(loopback_cases));
     tcase_add_test(tc, test_missing_file);
+    tcase_add_loop_test(tc, test_diff, 0, N(diff_cases));
     suite_add_tcase(s, tc);
     return s;
 }

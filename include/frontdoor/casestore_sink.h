@@ -1,4 +1,10 @@
-/* casestore_sink: the case store (casestore.h) behind intake's sink interface (sink.h).
+/* casestore_sink: the case stores (casestore.h) behind intake's sink interface (sink.h).
+ *
+ * Several case stores (database.connections, each its own connection and transaction)
+ * share the work: an event goes to the store chosen by a hash of its referral id, so
+ * the events of one case keep their order on one store. Stores coordinate through the
+ * database exactly as several daemons do (advisory locks on referral, child, family
+ * and event ids), so rules 5 and 6 see the history another store just committed.
  *
  * submit() moves the parsed event into the case store and completes the item with
  * SINK_DURABLE once its transaction has committed: a new case, a re-route, a plain
@@ -15,7 +21,11 @@
 #include "frontdoor/casestore.h"
 #include "frontdoor/sink.h"
 
-/* Returns 0 and *out, or -1 when out of memory (cs is then still the caller's). */
-int casestore_sink_new(struct casestore *cs, struct sink **out);
+/* Takes over the n stores cs[0..n-1]. Returns 0 and *out, or -1 when out of memory (the
+ * stores are then still the caller's). */
+int casestore_sink_new(struct casestore *const *cs, size_t n, struct sink **out);
+
+/* Which of n stores takes the events of this referral id (FNV-1a). */
+size_t casestore_sink_pick(const char *referral_id, size_t n);
 
 #endif

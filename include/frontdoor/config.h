@@ -53,14 +53,16 @@ struct config {
         size_t max_message_bytes; /* events larger than this are too_large */
         int unknown_case_retry_s; /* how long a case event waits for its referral */
         int embedded_partitions;  /* partitions per topic of the embedded cluster */
+        int max_in_flight;        /* consumed events not yet durable, at most */
         struct kv_pair *rdkafka;  /* pass-through properties */
         size_t n_rdkafka;
     } kafka;
 
     struct {
         char *conninfo;
-        char *password; /* secret from password_file, or NULL */
-        int batch_max;  /* events per transaction at most */
+        char *password;  /* secret from password_file, or NULL */
+        int batch_max;   /* events per transaction at most */
+        int connections; /* case-store pipelines, each with its own connection */
     } database;
 
     struct channel_config email;
@@ -93,6 +95,12 @@ struct config {
  * "file:line: message" line (errs is always NUL-terminated; long lists are cut).
  * Returns 0 and *out on success, -1 otherwise (then *out is NULL). */
 int config_load(const char *path, struct config **out, char *errs, size_t errs_len);
+
+/* The settings that differ between a and b: fn gets each key's name ("section.key", in
+ * the order of the key table; "kafka.rdkafka.*" when the pass-through keys differ).
+ * Secrets are compared, never passed on. Returns how many differ. */
+int config_diff(const struct config *a, const struct config *b,
+                void (*fn)(void *arg, const char *name), void *arg);
 
 /* Release a configuration (NULL is fine). Secrets are wiped first. */
 void config_free(struct config *cfg);

@@ -56,7 +56,18 @@ int db_round_add(struct db_round *r, const char *sql, int nparams, const char *c
 /* Shorthand for text parameters only. */
 int db_round_addv(struct db_round *r, const char *sql, int nparams, const char *const *values);
 
+/* Like db_round_addv, without copying the values: they must stay unchanged until
+ * db_submit() has returned (it hands them to libpq, which copies them as it sends). For
+ * large parameters built by the caller (dbbulk.h). */
+int db_round_addv_borrowed(struct db_round *r, const char *sql, int nparams,
+                           const char *const *values);
+
 size_t db_round_count(const struct db_round *r);
+
+/* Move every statement of src (not yet submitted) to the end of dst; src is left empty.
+ * Statement i of src becomes statement base + i of dst, where base is the count dst had,
+ * which is returned; -1 when out of memory (nothing moved). */
+int db_round_take(struct db_round *dst, struct db_round *src);
 
 /* The result of statement i after the callback (owned by the round), or NULL when the
  * statement did not run. */

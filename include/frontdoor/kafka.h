@@ -14,10 +14,15 @@
  * partition forgets its in-flight messages: their later completions store nothing, and
  * the next owner consumes them again.
  *
- * Backpressure: when the messages in flight reach a bound (or the owner holds, e.g. the
- * database is down) every assigned partition is paused; polling goes on, so rebalances
- * are still served, and consumption resumes by itself when the count falls. librdkafka's
- * own prefetch queue is bounded too (queued.max.messages.kbytes, fetch.max.bytes).
+ * Backpressure: the messages of every assigned partition are forwarded to a queue of
+ * their own, taken only while fewer than a bound are in flight; the consumer's event
+ * queue (rebalances, errors, commits) is always served. At the bound, messages wait in
+ * librdkafka's bounded prefetch (queued.min.messages, queued.max.messages.kbytes), which
+ * also stops fetching. When nothing completes for a whole second at the bound (the
+ * downstream is stalled), or the owner holds (the database is down), every assigned
+ * partition is paused as well; polling goes on and consumption resumes by itself when
+ * the count falls to half. Pausing is kept for real stalls because it throws librdkafka's
+ * prefetched messages away and fetching restarts only after a delay.
  *
  * kafka.brokers = embedded starts librdkafka's mock cluster in-process, with the four
  * topics created. [kafka] rdkafka.* keys pass through to both clients.
@@ -137,6 +142,11 @@ struct kafka_stats {
 };
 
 void kafka_get_stats(const struct kafka *k, struct kafka_stats *st);
+
+/* Whether both clients have a broker connection, from librdkafka's statistics (every
+ * second; they also set the frontdoord_kafka_consumer_lag gauge). When not, why says
+ * which client and why, in one line. */
+bool kafka_connected(const struct kafka *k, char *why, size_t len);
 
 /* Graceful stop, 1: stop fetching; messages consumed from now on are left for the next
  * run (not handed out, not stored). In-flight messages still complete. */

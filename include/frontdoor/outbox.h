@@ -2,8 +2,8 @@
  *
  * The case store writes each frontdoor.decisions message (and each DLQ message of a
  * step-9 rejection) in the transaction of the change that caused it; this publisher
- * produces them, oldest first, and marks them published after the cluster acknowledged
- * them (acks=all). A crash in between publishes a message again: consumers deduplicate
+ * produces them, oldest first, and once the cluster acknowledged them (acks=all) deletes
+ * the decision messages and marks the DLQ messages published (their dedupe keys stay). A crash in between publishes a message again: consumers deduplicate
  * by event_id (events.md), so nothing is lost.
  *
  * One publisher at a time per database (a transaction-level advisory lock, rows taken
@@ -46,7 +46,10 @@ void outbox_poke(struct outbox *ob);
 
 struct outbox_stats {
     uint64_t published; /* acknowledged and marked */
-    long depth;         /* unpublished rows at the last look, -1 before the first */
+    long depth;         /* unpublished rows at the last look less those since published,
+                           -1 before the first look */
+    uint64_t looks;     /* looks at the table so far: one begun after a moment has seen
+                           every row committed before it */
     bool connected;
 };
 

@@ -1,5 +1,5 @@
-/* policy: everything a SIGHUP reloads for routing, loaded and validated together: the
- * rule file, the directory and the notification templates.
+/* policy: everything a SIGHUP reloads for routing and messages, loaded and validated
+ * together: the rule file, the directory and the notification templates.
  *
  * A reload builds a new policy with policy_load() and swaps it in only when that
  * succeeds, so a bad file never replaces a good policy. A loaded policy is read-only and
@@ -17,17 +17,17 @@
 #include "frontdoor/event.h"
 #include "frontdoor/rules.h"
 
-struct templates;
+struct templates; /* template.h */
 
 struct policy {
     struct directory *directory; /* owned */
     struct rules *rules;         /* owned */
-    struct templates *templates; /* owned; NULL when loaded without a template folder */
+    struct templates *templates; /* owned; NULL from policy_load_files() */
 };
 
-/* Load cfg->routing.directory and cfg->routing.rules (checked against each other), and
- * the template folder cfg->routing.templates when it is set. Every problem is appended to errs as a
- * "file:line: message" line. Returns 0 and *out, or -1 (then *out is NULL). */
+/* Load cfg->routing.directory and cfg->routing.rules (checked against each other) and
+ * the templates of cfg->routing.templates (template_load_set). Every problem is appended to errs as
+ * a "file:line: message" line. Returns 0 and *out, or -1 (then *out is NULL). */
 int policy_load(const struct config *cfg, struct policy **out, char *errs, size_t errs_len);
 
 /* Rules and directory only, with explicit paths (tests, tools): no templates. */

@@ -70,6 +70,9 @@ def psql(db, sql, *args):
 
 
 def conninfo(db):
+    """A database on the fixture server by name, or a whole connection string."""
+    if db.startswith("host="):
+        return db
     return BASE_CONNINFO.replace("dbname=frontdoor", "dbname=" + db)
 
 
@@ -498,7 +501,25 @@ def test_restart():
 
 
 def test_db_restart():
-    db = new_db("pgrestart")
+    # a server of this test's own: stopping the fixture's would fail the tests running
+    # beside this one
+    svc = os.path.join(TMP, "pg-private")
+    env = dict(os.environ, FRONTDOOR_SERVICES_DIR=svc)
+    services = os.path.join(SRC, "scripts", "services")
+    subprocess.run([services, "postgres", "start"], env=env, check=True, capture_output=True)
+    try:
+        db_restart_on(env, svc)
+    finally:
+        subprocess.run([services, "postgres", "stop"], env=env, capture_output=True)
+
+
+def db_restart_on(env, svc):
+    pg = {}
+    with open(os.path.join(svc, "postgres.env")) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            pg[k] = v.strip('"')
+    db = pg["FD_PG_CONNINFO"]
     conf = config_for(db)
     eq(0, migrate(conf).returncode, "migrate")
     evs = stream("PG", 150)
@@ -507,14 +528,14 @@ def test_db_restart():
                           "--drain-held", "--timeout", "150", path],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.6)
-    pg_ctl = [os.path.join(PG["FD_PG_BIN"], "pg_ctl"), "-D", os.path.join(PG["FD_PG_DIR"], "data")]
+    pg_ctl = [os.path.join(pg["FD_PG_BIN"], "pg_ctl"), "-D", os.path.join(pg["FD_PG_DIR"], "data")]
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     subprocess.run(as_pg + pg_ctl + ["-m", "fast", "-w", "stop"], check=True, capture_output=True)
     time.sleep(1.5)  # down for a while: the store must wait and retry
     # the same options as scripts/services starts it with (pg_ctl start does not keep them)
     opts = ("-c listen_addresses=127.0.0.1 -c port=%s -c unix_socket_directories=%s"
-            " -c max_connections=200" % (PG["FD_PG_PORT"], PG["FD_PG_DIR"]))
-    subprocess.run(as_pg + pg_ctl + ["-l", os.path.join(PG["FD_PG_DIR"], "server.log"), "-w",
+            " -c max_connections=200" % (pg["FD_PG_PORT"], pg["FD_PG_DIR"]))
+    subprocess.run(as_pg + pg_ctl + ["-l", os.path.join(pg["FD_PG_DIR"], "server.log"), "-w",
                                      "-o", opts, "start"], check=True, capture_output=True)
     out, err = p.communicate(timeout=200)
     eq(0, p.returncode, "feed survives a PostgreSQL restart")
@@ -552,13 +573,39 @@ def test_publish():
     rc, res, out = feed(conf, [sample, write_events("p.jsonl", [bad])], "--publish",
                         "--retry-seconds", "0", timeout=90)
     eq(0, rc, "feed with the publisher")
-    eq(26, count(db, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"),
-       "every decision and DLQ message published after its acknowledgement")
+    eq(0, count(db, "SELECT count(*) FROM outbox WHERE kind = 'decision'"),
+       "every decision message published, then let go")
+    eq(1, count(db, "SELECT count(*) FROM outbox WHERE kind = 'dlq' AND published_at IS NOT NULL"),
+       "the DLQ message published and kept, marked")
+    eq(25, count(db, "SELECT count(*) FROM decisions"), "the decisions themselves stay")
+
+
+# ------------------------------------------------------------------ values stored verbatim
+def test_verbatim():
+    # rows are written many to a statement as array literals: quotes, backslashes, braces,
+    # commas, the word NULL, empty strings and non-ASCII must come back exactly
+    db = new_db("verbatim")
+    conf = config_for(db)
+    eq(0, migrate(conf).returncode, "migrate")
+    odd = ['C-"quoted"', 'C-back\\slash\\', 'C-{brace},comma', 'NULL',
+           'C-\u00e9\u00e8-\u4e2d-\U0001f600', "C-'single'", 'C-tab\there', 'C-\\"mix\\"{}']
+    evs = [referral("REF-V-%d" % i, child, "F-" + child, name="verbatim:%d" % i)
+           for i, child in enumerate(odd)]
+    rc, res, _ = feed(conf, [write_events("verbatim.jsonl", evs)])
+    eq(0, rc, "feed exit status")
+    for i, child in enumerate(odd):
+        got = psql(db, "SELECT child_id || '|' || family_id FROM cases WHERE referral_id = 'REF-V-%d'" % i)
+        eq(child + "|F-" + child, got, "child and family ids stored verbatim (%r)" % child)
+        body = psql(db, "SELECT convert_from(referral_body, 'UTF8') FROM cases WHERE referral_id = 'REF-V-%d'" % i)
+        eq(json.dumps(evs[i]), body, "referral body stored byte for byte (%r)" % child)
+    eq(len(odd), count(db, "SELECT count(*) FROM decisions"), "one decision each")
+    eq(len(odd), count(db, "SELECT count(*) FROM outbox WHERE kind = 'decision'"), "one message each")
 
 
 def main():
     tests = [test_schema, test_publish, test_samples_and_replay, test_rejections, test_transitions, test_hold,
-             test_history, test_restart, test_db_restart, test_two_feeders]
+             test_history, test_restart, test_db_restart, test_two_feeders,
+             test_verbatim]
     only = sys.argv[1:]
     for t in tests:
         if only and t.__name__ not in only:

@@ -27,4 +27,15 @@ cp config/frontdoord.conf "$tmp/writable.conf"
 chmod 0666 "$tmp/writable.conf"
 expect_exit 78 "$fd" --check-config --config "$tmp/writable.conf"
 expect_output "group- or world-writable" "$fd" --check-config --config "$tmp/writable.conf"
+
+# --check-config validates the templates too: a placeholder a staff email may not use
+# is named with its file and line, next to a rule file problem in the same run.
+cp -r config "$tmp/cfg"
+echo "Name: ((child_name))" >>"$tmp/cfg/templates/case_allocated.en.email"
+expect_exit 78 "$fd" --check-config --config "$tmp/cfg/frontdoord.conf"
+expect_output "templates/case_allocated\.en\.email:[0-9]+: unknown placeholder \(\(child_name\)\)" \
+    "$fd" --check-config --config "$tmp/cfg/frontdoord.conf"
+echo "rule broken" >>"$tmp/cfg/frontdoor.rules"
+expect_output "frontdoor\.rules:[0-9]+: .*" "$fd" --check-config --config "$tmp/cfg/frontdoord.conf"
+expect_output "case_allocated\.en\.email:[0-9]+: unknown placeholder" "$fd" --check-config --config "$tmp/cfg/frontdoord.conf"
 finish

@@ -34,7 +34,7 @@ trap cleanup EXIT
 N=1500
 
 make_database "$run"
-write_config "$tmp/fd.conf" "$B" "$run"
+write_config "$tmp/fd.conf" "$B" "$run" "max_in_flight = 1000"
 migrate "$tmp/fd.conf"
 create_topics "$B" "$run"
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# kafka.brokers = embedded, signals and the pass-through keys (no services needed):
+# kafka.brokers = embedded, signals and the pass-through keys (the postgres fixture only):
 #  - the daemon starts its in-process cluster with the topics created, reports ready,
 #    routes a referral produced to it over TCP and stops cleanly on SIGTERM (exit 0);
 #  - SIGHUP reloads a valid configuration, refuses a broken one (logged, the old policy
 #    keeps routing) and takes a repaired one;
 #  - a second SIGTERM during the stop exits at once with status 75;
 #  - a pass-through key librdkafka does not know, or one frontdoord owns, is a
-#    configuration error naming its line (exit 78), at start-up and in --check-config.
+#    configuration error naming its line (exit 78), at start-up and in --check-config;
+#  - on an unmigrated database it exits 69, naming `frontdoord --migrate`.
 set -u
 . "$FRONTDOOR_SOURCE_DIR/tests/integration/lib.sh"
 . "$FRONTDOOR_SOURCE_DIR/tests/integration/kafka_lib.sh"
@@ -24,6 +25,7 @@ config() {
         printf 'rdkafka.session.timeout.ms = 6000\n'
         for line in "$@"; do echo "$line"; done
         printf '[database]\nconninfo = %s\n' "$FD_DB_CONNINFO"
+        printf '[http]\nlisten = 127.0.0.1:0\n'
         printf '[routing]\nrules = %s\n' "$rules"
         printf 'directory = %s/config/directory.json\n' "$FRONTDOOR_SOURCE_DIR"
         printf 'templates = %s/config/templates\n' "$FRONTDOOR_SOURCE_DIR"
@@ -34,6 +36,10 @@ config() {
 }
 rules="$FRONTDOOR_SOURCE_DIR/config/frontdoor.rules"
 config "$tmp/fd.conf" "$rules"
+# an unmigrated database: the daemon refuses to run and says what to run
+timeout 60 "$FD_BIN" --config "$tmp/fd.conf" 2>"$tmp/unmigrated.log"
+expect_eq 69 $? "exit status on an unmigrated database"
+expect_output 'run `frontdoord --migrate` first' cat "$tmp/unmigrated.log"
 migrate "$tmp/fd.conf"
 
 start_daemon "$tmp/fd.conf" "$tmp/d.log"

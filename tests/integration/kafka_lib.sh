@@ -26,8 +26,11 @@ write_config() {
             echo "[database]"
             echo "conninfo = $FD_DB_CONNINFO"
         fi
+        # any free port: tests (and developers) run side by side
+        echo "[http]"
+        echo "listen = ${FD_HTTP_LISTEN:-127.0.0.1:0}"
         echo "[routing]"
-        echo "rules = $FRONTDOOR_SOURCE_DIR/config/frontdoor.rules"
+        echo "rules = ${FD_RULES:-$FRONTDOOR_SOURCE_DIR/config/frontdoor.rules}"
         echo "directory = $FRONTDOOR_SOURCE_DIR/config/directory.json"
         echo "templates = $FRONTDOOR_SOURCE_DIR/config/templates"
         echo "[log]"
@@ -65,19 +68,29 @@ wait_log() {
 }
 
 # start_daemon CONFIG LOG: runs frontdoord in the background (pid in FD_PID) and waits
-# until it has partitions assigned.
+# until it has partitions assigned; FD_HTTP is the address its HTTP listener took.
 start_daemon() {
     "$FD_BIN" --config "$1" 2>"$2" &
     FD_PID=$!
     if wait_log "$2" 'msg="partitions assigned"' 40; then pass; else
         fail "daemon did not get partitions: $(tail -n 20 "$2")"
     fi
+    FD_HTTP=$(sed -n 's/.*msg="http listening" address=\([^ ]*\).*/\1/p' "$2" | tail -n 1)
 }
 
 # stop_daemon: SIGTERM, wait; sets FD_RC (exit status) and FD_STOP_S (seconds taken).
 stop_daemon() {
     local t0=$SECONDS
     kill -TERM "$FD_PID" 2>/dev/null
+    # the daemon ends itself within 30 s; past 60 s it is a failure, not a hung test
+    local deadline=$((SECONDS + 60))
+    while kill -0 "$FD_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    if kill -0 "$FD_PID" 2>/dev/null; then
+        fail "daemon $FD_PID still running 60 s after SIGTERM"
+        kill -ABRT "$FD_PID" 2>/dev/null
+        sleep 1
+        kill -KILL "$FD_PID" 2>/dev/null
+    fi
     wait "$FD_PID"
     FD_RC=$?
     FD_STOP_S=$((SECONDS - t0))
@@ -132,4 +145,15 @@ drop_database() {
     [ -n "${FD_DB_NAME:-}" ] || return 0
     "$FD_PG_BIN/psql" -XAtq "$FD_PG_CONNINFO" \
         -c "DROP DATABASE IF EXISTS $FD_DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL after 10 s; never waits longer.
+stop_pid() {
+    [ -n "$1" ] || return 0
+    kill "$1" 2>/dev/null || return 0
+    local deadline=$((SECONDS + 10))
+    while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
 }

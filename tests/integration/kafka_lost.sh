@@ -13,7 +13,7 @@ MOCK_PID=
 cleanup() {
     [ -n "$FD_PID" ] && kill -KILL "$FD_PID" 2>/dev/null
     exec 3>&- 2>/dev/null
-    [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
+    stop_pid "$MOCK_PID"
     drop_database
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }

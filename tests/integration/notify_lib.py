@@ -106,6 +106,8 @@ def write_config(path, db, sections=None, directory=None, templates=None):
     lines = ["[kafka]", "brokers = embedded", "embedded_partitions = 2",
              "rdkafka.session.timeout.ms = 6000"] + sections.get("kafka", [])
     lines += ["[database]", "conninfo = " + db.conninfo] + sections.get("database", [])
+    # the HTTP listener on any free port unless the test names one
+    sections.setdefault("http", ["listen = 127.0.0.1:0"])
     for sec in ("email", "sms", "http"):
         if sec in sections:
             lines += ["[" + sec + "]"] + sections[sec]

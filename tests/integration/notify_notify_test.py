@@ -509,8 +509,10 @@ def phase_8():
                      e["time"] >= t0)
     eq(10, len(arrived), "N8: Notify saw ten requests")
     if len(arrived) == 10:
-        check(arrived[-1] - arrived[0] < 1.0,
-              "N8: all ten were in flight together (arrivals over %.2f s, each answer took 1 s)"
+        # one at a time they would arrive over 9 s at least; together, over well under that
+        # (a generous margin: the machine is shared)
+        check(arrived[-1] - arrived[0] < 5.0,
+              "N8: the ten were in flight together (arrivals over %.2f s, each answer takes 1 s)"
               % (arrived[-1] - arrived[0]))
 
 

@@ -16,6 +16,7 @@
  * and the tool also waits until every outbox row is published.
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,8 @@ struct feed {
     int rc;
     struct event *ev_tick;
     int interval_ms;
-    struct outbox *ob; /* with --publish */
+    struct outbox *ob;      /* with --publish */
+    uint64_t looks_at_idle; /* outbox looks when everything was done (UINT64_MAX: not yet) */
 };
 
 static void on_done(void *arg, const struct casestore_result *res)
@@ -122,9 +124,15 @@ static void tick(evutil_socket_t fd, short what, void *arg)
     }
     bool held_clear = !f->drain_held || casestore_held_count(f->cs) == 0;
     if (f->ob) {
+        /* the last look may predate the last commit: wait for one begun after it */
         struct outbox_stats st;
         outbox_get_stats(f->ob, &st);
-        held_clear = held_clear && st.depth == 0;
+        bool idle = f->next == f->n_lines && casestore_idle(f->cs);
+        if (!idle)
+            f->looks_at_idle = UINT64_MAX;
+        else if (f->looks_at_idle == UINT64_MAX)
+            f->looks_at_idle = st.looks;
+        held_clear = held_clear && st.depth == 0 && st.looks > f->looks_at_idle + 1;
     }
     if (f->next == f->n_lines && casestore_idle(f->cs) && held_clear) {
         f->rc = 0;
@@ -193,7 +201,7 @@ int main(int argc, char **argv)
     long long offset = 0;
     bool publish = false;
     struct kafka *k = NULL;
-    struct feed f = {.rc = 1};
+    struct feed f = {.rc = 1, .looks_at_idle = UINT64_MAX};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {

@@ -1,0 +1,318 @@
+/* frontdoor-bench: the Kafka side of scripts/bench (a benchmark driver, not a test).
+ *
+ *   frontdoor-bench produce  BOOTSTRAP TOPIC N REFERRALS_JSONL
+ *       N referral events, the sample referrals in turn with unique referral, child,
+ *       family and event ids (a realistic mix of the policy's routes), keyed by referral
+ *       id, as fast as the cluster takes them; prints "produced N in S s".
+ *   frontdoor-bench consume  BOOTSTRAP TOPIC N
+ *       the raw consume rate: a fresh consumer group reads N messages and does nothing
+ *       else with them; prints "consumed N in S s".
+ *   frontdoor-bench latency  BOOTSTRAP REFERRALS DECISIONS N RATE REFERRALS_JSONL
+ *       offers N referrals at RATE a second while reading the decisions topic, and
+ *       prints the latency from each produce call to its decision message (matched by
+ *       cause_event_id): "latency n N p50 MS p99 MS max MS".
+ *   frontdoor-bench committed BOOTSTRAP GROUP TOPIC
+ *       prints "committed C of H": the group's committed offsets and the topic's high
+ *       watermarks, summed over its partitions.
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const char *why)
+{
+    fprintf(stderr, "frontdoor-bench: %s: %s\n", what, why);
+    exit(1);
+}
+
+static rd_kafka_t *client(rd_kafka_type_t type, const char *bootstrap, const char *group,
+                          const char *reset)
+{
+    char err[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, NULL, 0);
+    rd_kafka_conf_set(c, "log_level", "3", NULL, 0);
+    if (type == RD_KAFKA_PRODUCER) {
+        rd_kafka_conf_set(c, "linger.ms", "5", NULL, 0);
+        rd_kafka_conf_set(c, "queue.buffering.max.messages", "1000000", NULL, 0);
+        rd_kafka_conf_set(c, "acks", "all", NULL, 0);
+    } else {
+        rd_kafka_conf_set(c, "group.id", group, NULL, 0);
+        rd_kafka_conf_set(c, "auto.offset.reset", reset, NULL, 0);
+        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+        rd_kafka_conf_set(c, "enable.partition.eof", "false", NULL, 0);
+    }
+    rd_kafka_t *rk = rd_kafka_new(type, c, err, sizeof err);
+    if (rk == NULL)
+        die("kafka client", err);
+    if (type == RD_KAFKA_CONSUMER)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+static void subscribe(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e)
+        die("subscribe", rd_kafka_err2str(e));
+}
+
+/* ---------------------------------------------------------------- referral events */
+
+static json_t **samples;
+static size_t n_samples;
+
+static void load_samples(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        die(path, "cannot open");
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (j == NULL)
+            continue;
+        samples = realloc(samples, (n_samples + 1) * sizeof *samples);
+        samples[n_samples++] = j;
+    }
+    free(line);
+    fclose(f);
+    if (n_samples == 0)
+        die(path, "no referrals");
+}
+
+/* Referral i of a run tagged `tag` (one hex digit, so runs never share ids): sample i mod
+ * n, with ids of its own. Returns the JSON text (free it); writes the referral id. */
+static char *referral(char tag, uint64_t i, char rid[64])
+{
+    json_t *ev = json_deep_copy(samples[i % n_samples]);
+    json_t *ref = json_object_get(ev, "referral");
+    char eid[40];
+    snprintf(rid, 64, "REF-BENCH%c-%09" PRIu64, tag, i);
+    snprintf(eid, sizeof eid, "00000000-0000-4000-a00%c-%012" PRIu64, tag, i);
+    char id[64];
+    json_object_set_new(ev, "event_id", json_string(eid));
+    json_object_set_new(ref, "id", json_string(rid));
+    json_t *child = json_object_get(ref, "child");
+    if (json_is_object(child) && json_object_get(child, "id")) {
+        snprintf(id, sizeof id, "C-BENCH%c-%09" PRIu64, tag, i);
+        json_object_set_new(child, "id", json_string(id));
+    }
+    json_t *fam = json_object_get(ref, "family");
+    if (json_is_object(fam) && json_object_get(fam, "id")) {
+        snprintf(id, sizeof id, "F-BENCH%c-%09" PRIu64, tag, i);
+        json_object_set_new(fam, "id", json_string(id));
+    }
+    char *s = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    return s;
+}
+
+static void produce_one(rd_kafka_t *p, const char *topic, char tag, uint64_t i)
+{
+    char rid[64];
+    char *v = referral(tag, i, rid);
+    for (;;) {
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(rid, strlen(rid)),
+                              RD_KAFKA_V_VALUE(v, strlen(v)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            die("produce", rd_kafka_err2str(e));
+        rd_kafka_poll(p, 10);
+    }
+}
+
+static int cmd_produce(char **a)
+{
+    uint64_t n = strtoull(a[2], NULL, 10);
+    load_samples(a[3]);
+    rd_kafka_t *p = client(RD_KAFKA_PRODUCER, a[0], NULL, NULL);
+    double t0 = mono_s();
+    for (uint64_t i = 0; i < n; i++) {
+        produce_one(p, a[1], '0', i);
+        rd_kafka_poll(p, 0);
+    }
+    if (rd_kafka_flush(p, 120000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        die("flush", "timed out");
+    printf("produced %" PRIu64 " in %.3f s\n", n, mono_s() - t0);
+    rd_kafka_destroy(p);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- raw consume */
+
+static int cmd_consume(char **a)
+{
+    uint64_t n = strtoull(a[2], NULL, 10), got = 0;
+    char group[64];
+    snprintf(group, sizeof group, "bench-raw-%ld", (long)time(NULL));
+    rd_kafka_t *c = client(RD_KAFKA_CONSUMER, a[0], group, "earliest");
+    subscribe(c, a[1]);
+    double t0 = 0, deadline = mono_s() + 300;
+    while (got < n && mono_s() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (m == NULL)
+            continue;
+        if (!m->err) {
+            if (got++ == 0)
+                t0 = mono_s(); /* from the first message: the group join is not consuming */
+        }
+        rd_kafka_message_destroy(m);
+    }
+    printf("consumed %" PRIu64 " in %.3f s\n", got, mono_s() - t0);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return got == n ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------- latency */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmd_latency(char **a)
+{
+    uint64_t n = strtoull(a[3], NULL, 10);
+    double rate = strtod(a[4], NULL);
+    load_samples(a[5]);
+    double *sent = calloc(n, sizeof *sent), *lat = calloc(n, sizeof *lat);
+    rd_kafka_t *p = client(RD_KAFKA_PRODUCER, a[0], NULL, NULL);
+    char group[64];
+    snprintf(group, sizeof group, "bench-latency-%ld", (long)time(NULL));
+    /* only decisions made from now on: a new group reading from the end */
+    rd_kafka_t *c = client(RD_KAFKA_CONSUMER, a[0], group, "latest");
+    subscribe(c, a[2]);
+    /* wait until the decisions consumer has its partitions, so nothing is missed */
+    double t_wait = mono_s() + 30;
+    rd_kafka_topic_partition_list_t *asg = NULL;
+    while (mono_s() < t_wait) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+        if (rd_kafka_assignment(c, &asg) == 0 && asg->cnt > 0)
+            break;
+        if (asg)
+            rd_kafka_topic_partition_list_destroy(asg);
+        asg = NULL;
+    }
+    if (asg)
+        rd_kafka_topic_partition_list_destroy(asg);
+    uint64_t produced = 0, matched = 0;
+    double t0 = mono_s(), deadline = t0 + (double)n / rate + 60;
+    while (matched < n && mono_s() < deadline) {
+        double now = mono_s();
+        while (produced < n && t0 + (double)produced / rate <= now) {
+            sent[produced] = mono_s();
+            produce_one(p, a[1], '1', produced);
+            produced++;
+        }
+        rd_kafka_poll(p, 0);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 1);
+        if (m == NULL)
+            continue;
+        if (!m->err && m->payload) {
+            double at = mono_s();
+            json_t *d = json_loadb(m->payload, m->len, 0, NULL);
+            const char *cause = json_string_value(json_object_get(d, "cause_event_id"));
+            uint64_t i;
+            if (cause && strlen(cause) == 36 && strncmp(cause + 19, "a001", 4) == 0 &&
+                sscanf(cause + 24, "%12" SCNu64, &i) == 1 && i < produced && lat[i] == 0) {
+                lat[i] = (at - sent[i]) * 1000.0;
+                if (lat[i] <= 0)
+                    lat[i] = 1e-6;
+                matched++;
+            }
+            json_decref(d);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    double *v = malloc(matched * sizeof *v);
+    size_t k = 0;
+    for (uint64_t i = 0; i < n; i++)
+        if (lat[i] > 0)
+            v[k++] = lat[i];
+    qsort(v, k, sizeof *v, cmp_double);
+    if (k == 0)
+        die("latency", "no decision seen");
+    printf("latency n %zu of %" PRIu64 " offered %.0f/s p50 %.1f p99 %.1f max %.1f ms\n", k, n,
+           rate, v[k / 2], v[(size_t)((double)(k - 1) * 0.99)], v[k - 1]);
+    rd_kafka_flush(p, 10000);
+    rd_kafka_destroy(p);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    free(v);
+    free(sent);
+    free(lat);
+    return k == n ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------- committed offsets */
+
+static int cmd_committed(char **a)
+{
+    rd_kafka_t *c = client(RD_KAFKA_CONSUMER, a[0], a[1], "earliest");
+    const struct rd_kafka_metadata *md;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(c, a[2], NULL);
+    if (rd_kafka_metadata(c, 0, t, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1)
+        die("metadata", a[2]);
+    int parts = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+    for (int i = 0; i < parts; i++)
+        rd_kafka_topic_partition_list_add(l, a[2], i);
+    if (rd_kafka_committed(c, l, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        die("committed", a[1]);
+    int64_t committed = 0, high = 0;
+    for (int i = 0; i < parts; i++) {
+        int64_t lo, hi;
+        if (rd_kafka_query_watermark_offsets(c, a[2], i, &lo, &hi, 10000) == 0)
+            high += hi;
+        if (l->elems[i].offset >= 0)
+            committed += l->elems[i].offset;
+    }
+    printf("committed %" PRId64 " of %" PRId64 "\n", committed, high);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(c);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int nargs;
+        int (*fn)(char **);
+    } cmds[] = {{"produce", 4, cmd_produce},
+                {"consume", 3, cmd_consume},
+                {"latency", 6, cmd_latency},
+                {"committed", 3, cmd_committed}};
+    for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0 && argc - 2 == cmds[i].nargs)
+            return cmds[i].fn(argv + 2);
+    fprintf(stderr, "usage: see the top of tests/bench_e2e.c\n");
+    return 64;
+}
