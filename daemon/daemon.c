@@ -134,10 +134,9 @@ static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
         struct outbox_stats os;
         outbox_get_stats(d->ob, &os);
         /* a look begun after the last commit, not one from before it */
-        bool flushed =
-            ((os.depth == 0 && os.looks > d->looks_at_close + 1) || !os.connected ||
-             d->rc != EX_OK) &&
-            dispatch_idle(d->dp); /* and the sends in flight recorded */
+        bool flushed = ((os.depth == 0 && os.looks > d->looks_at_close + 1) || !os.connected ||
+                        d->rc != EX_OK) &&
+                       dispatch_idle(d->dp); /* and the sends in flight recorded */
         if (!flushed && elapsed < STOP_MAX_S && mono_now() - d->close_started < FLUSH_MAX_S)
             return;
         if (!kafka_consumer_closed(d->k))
