@@ -149,9 +149,15 @@ class Kafka:
                            stdin=f, check=True, stderr=subprocess.DEVNULL)
 
     def read(self, topic):
-        """Every message of a topic: (key, payload) pairs."""
-        out = subprocess.run(["kcat", "-b", self.bootstrap, "-C", "-t", topic, "-o", "beginning",
-                              "-e", "-q", "-f", "%k\t%s\n"], capture_output=True, timeout=120)
+        """Every message of a topic: (key, payload) pairs. Request errors pushed into the
+        cluster for the daemon (push_errors) may be left over when it finished first;
+        kcat stops at the first, so it reads again until a read goes through."""
+        for _ in range(10):
+            out = subprocess.run(["kcat", "-b", self.bootstrap, "-C", "-t", topic, "-o",
+                                  "beginning", "-e", "-q", "-f", "%k\t%s\n"],
+                                 capture_output=True, timeout=120)
+            if out.returncode == 0:
+                break
         return [l.split(b"\t", 1) for l in out.stdout.splitlines() if b"\t" in l]
 
     def close(self):
