@@ -88,6 +88,7 @@ static const struct key_spec keys[] = {
      7 * 86400},
     {"kafka", "embedded_partitions", K_INT, OFF(kafka.embedded_partitions), "4", 1, 256},
     {"kafka", "max_in_flight", K_INT, OFF(kafka.max_in_flight), "4000", 10, 1000000},
+    {"kafka", "sasl_password_file", K_SECRET, OFF(kafka.sasl_password), NULL, 0, 0},
     {"database", "conninfo", K_STRING, OFF(database.conninfo), "", 0, 0},
     {"database", "password_file", K_SECRET, OFF(database.password), NULL, 0, 0},
     {"database", "batch_max", K_INT, OFF(database.batch_max), "500", 1, 100000},
@@ -543,6 +544,11 @@ static void validate(struct parse_state *st)
         for (size_t j = i + 1; j < 4; j++)
             if (topics[i] && topics[j] && strcmp(topics[i], topics[j]) == 0)
                 err_add(e, f, 0, "kafka topics must all differ (%s is used twice)", topics[i]);
+    /* the SASL password comes from a file (or credential); two sources would be ambiguous */
+    for (size_t i = 0; cfg->kafka.sasl_password != NULL && i < cfg->kafka.n_rdkafka; i++)
+        if (strcmp(cfg->kafka.rdkafka[i].key, "sasl.password") == 0)
+            err_add(e, f, cfg->kafka.rdkafka[i].line,
+                    "kafka.rdkafka.sasl.password and kafka.sasl_password_file are both set");
     if (cfg->email.provider == PROVIDER_NOTIFY && cfg->email.notify_api_key == NULL)
         err_add(e, f, 0, "email.provider = notify needs email.notify_api_key_file");
     if (cfg->sms.provider == PROVIDER_NOTIFY && cfg->sms.notify_api_key == NULL)

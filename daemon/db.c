@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -450,6 +452,45 @@ static int send_round(struct db *db, struct db_round *r, db_round_fn cb, void *a
     return 0;
 }
 
+/* 127.0.0.0/8, ::1 or "localhost": the connection does not leave the machine. */
+static bool is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+const char *db_tls_problem(const char *host, const char *sslmode, bool ssl_in_use)
+{
+    if (host == NULL || host[0] == '\0' || host[0] == '/' || is_loopback(host))
+        return NULL; /* a Unix socket or loopback: nothing crosses a network */
+    if (!ssl_in_use)
+        return "not encrypted (set sslmode=verify-full)";
+    if (sslmode == NULL || strcmp(sslmode, "verify-full") != 0)
+        return "encrypted, but the server is not verified (set sslmode=verify-full)";
+    return NULL;
+}
+
+/* A database link an attacker on the network could read or change is worth a warning at
+ * every connection (the operator's conninfo decides; libpq's default is sslmode=prefer). */
+static void warn_tls(struct db *db)
+{
+    const char *sslmode = NULL;
+    PQconninfoOption *opts = PQconninfo(db->conn);
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "sslmode") == 0)
+            sslmode = o->val;
+    const char *problem = db_tls_problem(PQhost(db->conn), sslmode, PQsslInUse(db->conn));
+    if (problem != NULL)
+        log_warn("database connection is not protected by verified TLS", "db", db->name, "host",
+                 PQhost(db->conn), "problem", problem);
+    PQconninfoFree(opts);
+}
+
 static void check_done(void *arg, struct db_round *r, enum db_status st)
 {
     struct db *db = arg;
@@ -480,6 +521,7 @@ static void check_done(void *arg, struct db_round *r, enum db_status st)
     db->state = CONN_UP;
     db->attempt = 0;
     log_info("database connected", "db", db->name);
+    warn_tls(db);
     if (db->cb.on_up)
         db->cb.on_up(db->cb.arg);
 }

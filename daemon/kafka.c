@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,7 +48,27 @@ struct kmsg {
     rd_kafka_message_t *rkm;
     struct kpart *kp;
     uint64_t epoch;
+    struct timespec consumed_at; /* CLOCK_MONOTONIC */
 };
+
+static double seconds_since(const struct timespec *t0, clockid_t clock)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The latency metrics of a message whose effects are durable now. */
+static void observe_latency(const struct kmsg *m)
+{
+    metrics_observe_event_commit(m->kp->topic, seconds_since(&m->consumed_at, CLOCK_MONOTONIC));
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m->rkm, &tt);
+    if (ts > 0 && tt != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) {
+        struct timespec t0 = {(time_t)(ts / 1000), (long)(ts % 1000) * 1000000L};
+        metrics_observe_event_end_to_end(m->kp->topic, seconds_since(&t0, CLOCK_REALTIME));
+    }
+}
 
 /* One production, kept until its delivery is reported (the value is not copied by
  * librdkafka: it points here) and, when it failed, until it is retried. */
@@ -232,6 +255,67 @@ static int apply_passthrough(const struct config *cfg, rd_kafka_conf_t *conf, bo
         }
     }
     return 0;
+}
+
+static const char *passthrough_value(const struct config *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->kafka.n_rdkafka; i++)
+        if (strcmp(cfg->kafka.rdkafka[i].key, key) == 0)
+            return cfg->kafka.rdkafka[i].value;
+    return NULL;
+}
+
+/* A bootstrap list ("host:port,PROTO://host:port,[::1]:port") naming loopback hosts only. */
+static bool brokers_loopback(const char *list)
+{
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char one[256];
+        snprintf(one, sizeof one, "%.*s", (int)(n < sizeof one ? n : sizeof one - 1), p);
+        char *h = one;
+        char *scheme = strstr(h, "://");
+        if (scheme != NULL)
+            h = scheme + 3;
+        while (*h == ' ')
+            h++;
+        /* host:port, [v6]:port or a bare host */
+        char *end = h[0] == '[' ? strchr(h, ']') : strrchr(h, ':');
+        if (h[0] == '[') {
+            h++;
+            if (end == NULL)
+                return false;
+        }
+        if (end != NULL)
+            *end = '\0';
+        struct in_addr a4;
+        struct in6_addr a6;
+        bool loop = strcmp(h, "localhost") == 0 ||
+                    (inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+                    (inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+        if (!loop)
+            return false;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+const char *kafka_tls_problem(const struct config *cfg)
+{
+    if (strcmp(cfg->kafka.brokers, "embedded") == 0 || brokers_loopback(cfg->kafka.brokers))
+        return NULL;
+    const char *proto = passthrough_value(cfg, "security.protocol");
+    if (proto == NULL || (strcasecmp(proto, "ssl") != 0 && strcasecmp(proto, "sasl_ssl") != 0))
+        return "not encrypted (set rdkafka.security.protocol = ssl or sasl_ssl)";
+    const char *verify = passthrough_value(cfg, "enable.ssl.certificate.verification");
+    if (verify != NULL && strcasecmp(verify, "true") != 0)
+        return "broker certificates are not verified (enable.ssl.certificate.verification)";
+    const char *names = passthrough_value(cfg, "ssl.endpoint.identification.algorithm");
+    if (names != NULL && strcasecmp(names, "https") != 0)
+        return "broker host names are not verified (ssl.endpoint.identification.algorithm)";
+    return NULL;
 }
 
 int kafka_check_config(const struct config *cfg, char *errs, size_t errs_len)
@@ -611,6 +695,7 @@ void kafka_msg_done(struct kafka_msg *msg)
     struct kmsg *m = (struct kmsg *)msg;
     struct kafka *k = m->k;
     struct kpart *kp = m->kp;
+    observe_latency(m);
     if (kp->assigned && kp->epoch == m->epoch && !k->closed) {
         int64_t next = offsets_complete(&kp->offs, m->pub.offset);
         if (next >= 0) {
@@ -692,6 +777,7 @@ static void consume_one(struct kafka *k, rd_kafka_message_t *rkm)
     m->k = k;
     m->rkm = rkm;
     m->kp = kp;
+    clock_gettime(CLOCK_MONOTONIC, &m->consumed_at);
     m->epoch = kp->epoch;
     m->pub.topic = kp->topic;
     m->pub.partition = rkm->partition;
@@ -977,6 +1063,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     messages_serve(k);
     producer_serve(k);
     retry_due(k);
+    if (log_enabled(LOG_DEBUG)) {
+        char a[24], b[24], c[24];
+        log_debug("kafka flow", "in_flight", num(a, sizeof a, (long long)k->in_flight), "queued",
+                  num(b, sizeof b, k->mq ? (long long)rd_kafka_queue_length(k->mq) : 0), "consumed",
+                  num(c, sizeof c, (long long)k->consumed));
+    }
     /* Full for a whole tick with nothing done: the downstream is stalled, so stop
      * fetching at the brokers too (polling goes on) until the count falls. */
     if (!k->paused && is_full(k) && k->done_total == k->done_ticks)
@@ -1051,9 +1143,12 @@ static rd_kafka_conf_t *common_conf(struct kafka *k, const struct config *cfg, b
     int bad = 0;
     bad |= conf_set(conf, "client.id", "frontdoord", err, errlen);
     if (consumer) {
-        /* Bounded prefetch: at most ~8 MiB waits in librdkafka's queue. */
+        /* Bounded prefetch: at most ~8 MiB waits in librdkafka's queue. The message count
+         * stays at librdkafka's default: a low one stops a partition's fetching whenever
+         * the shared queue passes it, and the fetcher only looks again after a pause,
+         * which held consumption to about a tenth of the raw rate. */
         bad |= conf_set(conf, "queued.max.messages.kbytes", "8192", err, errlen);
-        bad |= conf_set(conf, "queued.min.messages", "1000", err, errlen);
+        bad |= conf_set(conf, "queued.min.messages", "100000", err, errlen);
         bad |= conf_set(conf, "fetch.max.bytes", "8388608", err, errlen);
         bad |= conf_set(conf, "auto.commit.interval.ms", "1000", err, errlen);
         bad |= conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err, errlen);
@@ -1062,6 +1157,9 @@ static rd_kafka_conf_t *common_conf(struct kafka *k, const struct config *cfg, b
     }
     if (bad || apply_passthrough(cfg, conf, consumer, err, errlen) != 0)
         goto fail;
+    /* kafka.sasl_password_file: the secret never sits in the main file */
+    if (cfg->kafka.sasl_password != NULL)
+        bad |= conf_set(conf, "sasl.password", cfg->kafka.sasl_password, err, errlen);
     if (consumer && !passthrough_sets(cfg, "fetch.max.bytes")) {
         /* librdkafka wants fetch.max.bytes >= message.max.bytes: follow a larger one. */
         char mmb[32];
@@ -1140,6 +1238,9 @@ int kafka_open(struct event_base *base, const struct config *cfg, const struct k
         errf(err, errlen, "out of memory");
         goto fail;
     }
+    const char *tls = kafka_tls_problem(cfg);
+    if (tls != NULL)
+        log_warn("kafka connection is not protected by verified TLS", "problem", tls);
     if (strcmp(cfg->kafka.brokers, "embedded") == 0) {
         if (start_embedded(k, cfg, err, errlen) != 0)
             goto fail;

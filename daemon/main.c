@@ -70,6 +70,9 @@ static int check_kafka(const struct config *cfg)
         fputs(errs, stderr);
         return EX_CONFIG;
     }
+    const char *tls = kafka_tls_problem(cfg);
+    if (tls != NULL)
+        fprintf(stderr, "%s: warning: kafka connection: %s\n", cfg->path, tls);
     return EX_OK;
 }
 

@@ -29,8 +29,9 @@ struct family {
     size_t n, cap;
 };
 
-const double metrics_db_rtt_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                         0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+const double metrics_db_rtt_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,  0.015, 0.02,
+                                         0.025,  0.03,  0.04,   0.05,  0.075, 0.1,   0.25,
+                                         0.5,    1,     2.5,    5,     10};
 const size_t metrics_db_rtt_nbuckets = sizeof metrics_db_rtt_buckets / sizeof(double);
 
 enum {
@@ -41,6 +42,8 @@ enum {
     F_OUTBOX_DEPTH,
     F_CONSUMER_LAG,
     F_DB_RTT,
+    F_EVENT_COMMIT,
+    F_EVENT_E2E,
     F_OVERDUE,
     F_UP,
     F_READY,
@@ -85,6 +88,17 @@ static struct family families[F_COUNT] = {
                   M_HISTOGRAM,
                   1,
                   {"db"}},
+    [F_EVENT_COMMIT] = {"frontdoord_event_commit_seconds",
+                        "Time from consuming an event to its effects committed, by topic.",
+                        M_HISTOGRAM,
+                        1,
+                        {"topic"}},
+    [F_EVENT_E2E] = {"frontdoord_event_end_to_end_seconds",
+                     "Time from an event's Kafka timestamp (its producer's clock) to its "
+                     "effects committed, by topic.",
+                     M_HISTOGRAM,
+                     1,
+                     {"topic"}},
     [F_OVERDUE] = {"frontdoord_decision_deadlines_overdue",
                    "Cases still in triage or awaiting consent after their decision_due_at.",
                    M_GAUGE,
@@ -224,10 +238,10 @@ void metrics_count_decision(const char *route, const char *rule)
     add(F_DECISIONS, 1, route, rule);
 }
 
-void metrics_observe_db_rtt(const char *db, double seconds)
+static void observe(int fi, const char *l0, double seconds)
 {
-    const char *lv[MAX_LABELS] = {db ? db : "", ""};
-    struct series *s = series_get(F_DB_RTT, lv);
+    const char *lv[MAX_LABELS] = {l0 ? l0 : "", ""};
+    struct series *s = series_get(fi, lv);
     if (s == NULL)
         return;
     if (!(seconds >= 0)) /* NaN or a clock step backwards: count it as 0 */
@@ -238,6 +252,21 @@ void metrics_observe_db_rtt(const char *db, double seconds)
     s->buckets[b]++;
     s->sum += seconds;
     s->count++;
+}
+
+void metrics_observe_db_rtt(const char *db, double seconds)
+{
+    observe(F_DB_RTT, db, seconds);
+}
+
+void metrics_observe_event_commit(const char *topic, double seconds)
+{
+    observe(F_EVENT_COMMIT, topic, seconds);
+}
+
+void metrics_observe_event_end_to_end(const char *topic, double seconds)
+{
+    observe(F_EVENT_E2E, topic, seconds);
 }
 
 void metrics_clear_notifications(void)

@@ -36,7 +36,10 @@ struct outbox {
     struct db *db;
     struct db_round *r;
     struct event *ev_kick, *ev_poll;
-    bool busy, again;
+    bool busy, again; /* again: the last round was full, more rows may wait */
+    /* pokes so far, and at the start of the round in flight: a poke during a round
+     * (rows committed after its read) makes another round at once */
+    uint64_t pokes, round_pokes;
     /* the round's rows being produced */
     int64_t *ids;
     bool *ok;
@@ -58,7 +61,7 @@ static void finish(struct outbox *ob)
     ob->busy = false;
     ob->n = 0;
     db_round_reset(ob->r);
-    if (ob->again)
+    if (ob->again || ob->pokes != ob->round_pokes)
         kick(ob);
 }
 
@@ -168,7 +171,7 @@ static void taken(void *arg, struct db_round *r, enum db_status st)
     PGresult *res = db_round_result(r, 1);
     size_t n = (size_t)PQntuples(res);
     if (n == 0) {
-        ob->again = false;
+        ob->again = false; /* a poke meanwhile still counts (pokes) */
         db_round_reset(ob->r);
         db_round_addv(ob->r, "COMMIT", 0, NULL);
         if (db_submit(ob->db, ob->r, mark_done, ob) != 0)
@@ -225,6 +228,7 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
         db_round_addv(ob->r, SQL_DEPTH, 0, NULL) < 0)
         return;
     ob->busy = true;
+    ob->round_pokes = ob->pokes;
     if (db_submit(ob->db, ob->r, taken, ob) != 0)
         ob->busy = false;
 }
@@ -314,7 +318,7 @@ void outbox_poke(struct outbox *ob)
 {
     if (ob == NULL)
         return;
-    ob->again = true;
+    ob->pokes++;
     kick(ob);
 }
 

@@ -220,6 +220,7 @@ struct casestore {
     struct db_round *r1, *r2, *rb;
     struct db_round *r2rows; /* round 2's row-changing statements, in batch order */
     int st_seen;
+    double read_ms, plan_ms;      /* the batch's round 1 and planning, for the debug log */
     struct jw jw_reasons, jw_msg; /* reused for every decision */
     struct dbbulk *b_seen, *b_processed, *b_case, *b_decision, *b_audit, *b_outbox;
     struct bcase *cases;
@@ -390,16 +391,17 @@ char *casestore_decision_message(const char *event_id, const char *cause_event_i
     return w.s;
 }
 
-/* A string member of nested objects, or NULL (JSON null and "" count as missing). */
-static const char *json_path_str(const json_t *root, const char *a, const char *b, const char *c)
+/* The child and family ids of a referral as the case store keeps and compares them: the
+ * ones event_parse() picked (a non-empty string without an embedded NUL), else NULL. A
+ * jansson string is NUL-terminated at its length, so these are C strings. */
+static const char *ref_child_id(const struct event *ev)
 {
-    const json_t *j = json_object_get(root, a);
-    if (b)
-        j = json_object_get(j, b);
-    if (c)
-        j = json_object_get(j, c);
-    const char *s = json_string_value(j);
-    return s && *s ? s : NULL;
+    return ev->ref.child_id && ev->ref.child_id_len > 0 ? ev->ref.child_id : NULL;
+}
+
+static const char *ref_family_id(const struct event *ev)
+{
+    return ev->ref.family_id && ev->ref.family_id_len > 0 ? ev->ref.family_id : NULL;
 }
 
 /* level_of_need as stored: a whole number 1-4, else 0 (stored as NULL). */
@@ -803,12 +805,15 @@ static int hold(struct casestore *cs, struct db_round *r, struct msg *m)
 static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
 {
     const struct event *ev = &m->ev;
-    if (case_find(cs, m->referral_id))
+    if (case_find(cs, m->referral_id)) {
+        log_warn("event rejected", "event", m->event_id, "referral", m->referral_id, "error",
+                 "duplicate_referral");
         return reject(cs, r, m, EVENT_DUPLICATE_REFERRAL,
                       "a case with this referral id already exists", true);
+    }
 
-    const char *child = json_path_str(ev->root, "referral", "child", "id");
-    const char *family = json_path_str(ev->root, "referral", "family", "id");
+    const char *child = ref_child_id(ev);
+    const char *family = ref_family_id(ev);
     struct route_history h;
     history_for(cs, child, family, &h);
     struct decision *d = &m->decision;
@@ -1093,10 +1098,14 @@ static void round2_done(void *arg, struct db_round *r, enum db_status st)
         batch_failed(cs, "batch write", r, st);
         return;
     }
-    char n[16], ms[24];
-    snprintf(n, sizeof n, "%zu", cs->n_batch);
-    snprintf(ms, sizeof ms, "%.1f", db_round_elapsed_ms(r));
-    log_debug("batch committed", "events", n, "ms", ms);
+    if (log_enabled(LOG_DEBUG)) {
+        char n[16], ms[24], rd[24], pl[24];
+        snprintf(n, sizeof n, "%zu", cs->n_batch);
+        snprintf(ms, sizeof ms, "%.1f", db_round_elapsed_ms(r));
+        snprintf(rd, sizeof rd, "%.1f", cs->read_ms);
+        snprintf(pl, sizeof pl, "%.1f", cs->plan_ms);
+        log_debug("batch committed", "events", n, "read_ms", rd, "plan_ms", pl, "write_ms", ms);
+    }
     cs->failures = 0;
     cs->batch_limit = (size_t)cs->opt.cfg->database.batch_max;
     for (size_t i = 0; i < cs->n_batch; i++) {
@@ -1145,6 +1154,9 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
         batch_failed(cs, "batch read", r, st);
         return;
     }
+    cs->read_ms = db_round_elapsed_ms(r);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     /* the cases */
     PGresult *res = db_round_result(r, (size_t)cs->st_cases);
     for (int i = 0; i < PQntuples(res); i++) {
@@ -1289,6 +1301,9 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
         batch_failed(cs, "batch planning", NULL, DB_ERROR);
         return;
     }
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cs->plan_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     if (db_submit(cs->db, out, round2_done, cs) != 0) {
         batch_requeue(cs);
         batch_end(cs);
@@ -1327,8 +1342,8 @@ static void batch_start(struct casestore *cs)
             rc |= json_array_append_new(ids, json_string(m->referral_id));
         }
         if (m->has_ev && m->ev.type == EVENT_REFERRAL_RECEIVED) {
-            const char *kid = json_path_str(m->ev.root, "referral", "child", "id");
-            const char *fam = json_path_str(m->ev.root, "referral", "family", "id");
+            const char *kid = ref_child_id(&m->ev);
+            const char *fam = ref_family_id(&m->ev);
             rc |= json_add_str(locks, "c:", kid);
             rc |= json_add_str(locks, "f:", fam);
             if (kid)

@@ -199,6 +199,15 @@ static const char *string_of(const json_t *v, size_t *len)
     return json_string_value(v);
 }
 
+/* An id the case store can keep and compare: a string without an embedded NUL (JSON
+ * allows \u0000, PostgreSQL text does not, and a C comparison would stop at it, so
+ * "C-1\u0000x" would pass for child C-1). NULL otherwise. */
+static const char *id_of(const json_t *v, size_t *len)
+{
+    const char *s = string_of(v, len);
+    return s && memchr(s, '\0', *len) == NULL ? s : NULL;
+}
+
 /* A YYYY-MM-DD string (no embedded NUL) naming a real date. */
 static bool date_of(const json_t *v, struct civil_date *d)
 {
@@ -219,7 +228,7 @@ static void pick_child(json_t *child, struct event_referral *f)
         case 'i':
             if (KEY_IS("id")) {
                 f->has_child_id = true;
-                f->child_id = string_of(v, &f->child_id_len);
+                f->child_id = id_of(v, &f->child_id_len);
             }
             break;
         case 'd':
@@ -263,7 +272,7 @@ static void pick_family(json_t *family, struct event_referral *f)
         if (json_is_null(v))
             continue;
         if (KEY_IS("id")) {
-            f->family_id = string_of(v, &f->family_id_len);
+            f->family_id = id_of(v, &f->family_id_len);
         } else if (KEY_IS("consent") && json_is_object(v)) {
             json_t *early = json_object_get(v, "early_help");
             f->early_help = json_is_true(early);
@@ -347,6 +356,9 @@ enum event_error event_parse(const char *bytes, size_t len, enum event_topic top
         enum json_error_code code = json_error_code(&jerr);
         if (code == json_error_invalid_utf8)
             snprintf(msg, sizeof msg, "not valid UTF-8 (near byte %d)", jerr.position);
+        else if (code == json_error_null_byte_in_key)
+            snprintf(msg, sizeof msg, "an object key holds \\u0000 (line %d, column %d)", jerr.line,
+                     jerr.column);
         else if (code == json_error_numeric_overflow)
             snprintf(msg, sizeof msg, "a number too large to read (line %d, column %d)", jerr.line,
                      jerr.column);

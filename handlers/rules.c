@@ -1069,7 +1069,8 @@ int rules_parse(const char *text, size_t len, const char *path, const struct dir
     }
     p->line = 1;
     check_rules(p);
-    qsort(r->codes, r->n_codes, sizeof *r->codes, cmp_code);
+    if (r->n_codes > 1) /* a file without groups has no array to sort (NULL) */
+        qsort(r->codes, r->n_codes, sizeof *r->codes, cmp_code);
     free(p->defines);
     free(p);
     if (el.count) {

@@ -48,12 +48,17 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *bootstrap, const cha
     if (type == RD_KAFKA_PRODUCER) {
         rd_kafka_conf_set(c, "linger.ms", "5", NULL, 0);
         rd_kafka_conf_set(c, "queue.buffering.max.messages", "1000000", NULL, 0);
-        rd_kafka_conf_set(c, "acks", "all", NULL, 0);
+        rd_kafka_conf_set(c, "acks", getenv("BENCH_ACKS") ? getenv("BENCH_ACKS") : "all", NULL, 0);
     } else {
         rd_kafka_conf_set(c, "group.id", group, NULL, 0);
         rd_kafka_conf_set(c, "auto.offset.reset", reset, NULL, 0);
         rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
         rd_kafka_conf_set(c, "enable.partition.eof", "false", NULL, 0);
+        /* The mock cluster holds an empty fetch for the whole wait and does not answer
+         * when data arrives (a real broker does): keep the wait short, so the figure is
+         * the daemon's latency, not the mock's. */
+        rd_kafka_conf_set(c, "fetch.wait.max.ms", "5", NULL, 0);
+        rd_kafka_conf_set(c, "fetch.error.backoff.ms", "5", NULL, 0);
     }
     rd_kafka_t *rk = rd_kafka_new(type, c, err, sizeof err);
     if (rk == NULL)
@@ -269,6 +274,64 @@ static int cmd_latency(char **a)
     return k == n ? 0 : 1;
 }
 
+/* The cluster's own latency: N small messages at RATE, read back from the same topic. */
+static int cmd_kafkalat(char **a)
+{
+    uint64_t n = strtoull(a[2], NULL, 10), got = 0;
+    double rate = strtod(a[3], NULL);
+    double *sent = calloc(n, sizeof *sent), *lat = calloc(n, sizeof *lat);
+    rd_kafka_t *p = client(RD_KAFKA_PRODUCER, a[0], NULL, NULL);
+    char group[64];
+    snprintf(group, sizeof group, "bench-kafkalat-%ld", (long)time(NULL));
+    rd_kafka_t *c = client(RD_KAFKA_CONSUMER, a[0], group, "latest");
+    subscribe(c, a[1]);
+    rd_kafka_topic_partition_list_t *asg = NULL;
+    for (double w = mono_s() + 30; mono_s() < w;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+        if (rd_kafka_assignment(c, &asg) == 0 && asg->cnt > 0)
+            break;
+        rd_kafka_topic_partition_list_destroy(asg);
+        asg = NULL;
+    }
+    if (asg)
+        rd_kafka_topic_partition_list_destroy(asg);
+    uint64_t produced = 0;
+    double t0 = mono_s(), deadline = t0 + (double)n / rate + 30;
+    while (got < n && mono_s() < deadline) {
+        while (produced < n && t0 + (double)produced / rate <= mono_s()) {
+            char v[32];
+            int len = snprintf(v, sizeof v, "%" PRIu64, produced);
+            sent[produced++] = mono_s();
+            rd_kafka_producev(p, RD_KAFKA_V_TOPIC(a[1]), RD_KAFKA_V_VALUE(v, (size_t)len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        }
+        rd_kafka_poll(p, 0);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 1);
+        if (m && !m->err && m->len < 30) {
+            char v[32];
+            memcpy(v, m->payload, m->len);
+            v[m->len] = 0;
+            uint64_t i = strtoull(v, NULL, 10);
+            if (i < produced && lat[i] == 0) {
+                lat[i] = (mono_s() - sent[i]) * 1000.0 + 1e-6;
+                got++;
+            }
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    qsort(lat, n, sizeof *lat, cmp_double);
+    size_t k = (size_t)(n - got);
+    printf("kafka latency n %" PRIu64 " p50 %.1f p99 %.1f max %.1f ms\n", got, lat[k + got / 2],
+           lat[k + (size_t)((double)(got - 1) * 0.99)], lat[n - 1]);
+    rd_kafka_destroy(p);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- committed offsets */
 
 static int cmd_committed(char **a)
@@ -309,7 +372,8 @@ int main(int argc, char **argv)
     } cmds[] = {{"produce", 4, cmd_produce},
                 {"consume", 3, cmd_consume},
                 {"latency", 6, cmd_latency},
-                {"committed", 3, cmd_committed}};
+                {"committed", 3, cmd_committed},
+                {"kafkalat", 4, cmd_kafkalat}};
     for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0 && argc - 2 == cmds[i].nargs)
             return cmds[i].fn(argv + 2);

@@ -292,6 +292,24 @@ START_TEST(test_secrets)
     unsetenv("CREDENTIALS_DIRECTORY");
     free(creds);
 
+    /* the Kafka SASL password from a file; not together with the inline property */
+    free(write_file("saslpass", "kafka-s3cret\n", 0600));
+    char *kpath =
+        write_file("k.conf", "[kafka]\nbrokers = embedded\nsasl_password_file = saslpass\n", 0600);
+    ck_assert_msg(config_load(kpath, &cfg, errs, sizeof errs) == 0, "%s", errs);
+    ck_assert_str_eq(cfg->kafka.sasl_password, "kafka-s3cret");
+    config_free(cfg);
+    free(kpath);
+    kpath = write_file("k.conf",
+                       "[kafka]\nbrokers = embedded\nsasl_password_file = saslpass\n"
+                       "rdkafka.sasl.password = inline\n",
+                       0600);
+    ck_assert_int_eq(config_load(kpath, &cfg, errs, sizeof errs), -1);
+    ck_assert_ptr_nonnull(
+        strstr(errs, ":4: kafka.rdkafka.sasl.password and kafka.sasl_password_file"));
+    ck_assert_ptr_null(strstr(errs, "kafka-s3cret"));
+    free(kpath);
+
     /* an empty secret file is refused */
     free(write_file("dbpass", "\n", 0600));
     ck_assert_int_eq(config_load(path, &cfg, errs, sizeof errs), -1);

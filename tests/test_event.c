@@ -50,6 +50,9 @@ static const struct event_case {
     {"good UTF-8 is fine", EVENT_TOPIC_REFERRALS,
      REF(ENV AT "\"summary\": \"caf\xc3\xa9 \\u00e9\", \"referral\": {\"id\": \"REF-1\"}"),
      EVENT_OK},
+    {"escaped NUL in a key (the JSON library cannot hold one)", EVENT_TOPIC_REFERRALS,
+     REF(ENV AT "\"x\": {\"a\\u0000b\": 1}, \"referral\": {\"id\": \"REF-1\"}"),
+     EVENT_INVALID_JSON},
     {"escaped NUL in an ignored field is fine", EVENT_TOPIC_REFERRALS,
      REF(ENV AT "\"summary\": \"a\\u0000b\", \"referral\": {\"id\": \"REF-1\"}"), EVENT_OK},
     /* 3 */
@@ -351,6 +354,41 @@ START_TEST(test_fields)
 }
 END_TEST
 
+/* Child and family ids with an embedded NUL are no ids: PostgreSQL text cannot hold
+ * them, and compared as C strings "C-1\u0000x" would be child C-1 (found by the hostile
+ * corpus, tests/hostile/). */
+START_TEST(test_nul_ids)
+{
+    struct event ev;
+    char detail[256];
+    const char *j = REF(ENV AT "\"referral\": {\"id\": \"REF-1\", \"child\": {\"id\": "
+                               "\"C-1\\u0000x\"}, \"family\": {\"id\": \"F-1\\u0000\"}}");
+    ck_assert_int_eq(
+        event_parse(j, strlen(j), EVENT_TOPIC_REFERRALS, 65536, &ev, detail, sizeof detail),
+        EVENT_OK);
+    ck_assert(ev.ref.has_child_id);
+    ck_assert_ptr_null(ev.ref.child_id);
+    ck_assert_ptr_null(ev.ref.family_id);
+    event_release(&ev);
+
+    const char *k = REF(ENV AT "\"referral\": {\"id\": \"REF-1\", \"child\": {\"id\": "
+                               "\"C-1\"}, \"family\": {\"id\": \"F-1\"}}");
+    ck_assert_int_eq(
+        event_parse(k, strlen(k), EVENT_TOPIC_REFERRALS, 65536, &ev, detail, sizeof detail),
+        EVENT_OK);
+    ck_assert_str_eq(ev.ref.child_id, "C-1");
+    ck_assert_uint_eq(ev.ref.child_id_len, 3);
+    ck_assert_str_eq(ev.ref.family_id, "F-1");
+    event_release(&ev);
+
+    const char *key = REF(ENV AT "\"x\": {\"a\\u0000\": 1}, \"referral\": {\"id\": \"REF-1\"}");
+    ck_assert_int_eq(
+        event_parse(key, strlen(key), EVENT_TOPIC_REFERRALS, 65536, &ev, detail, sizeof detail),
+        EVENT_INVALID_JSON);
+    ck_assert_msg(strstr(detail, "key") != NULL, "%s", detail);
+}
+END_TEST
+
 START_TEST(test_names)
 {
     static const char *const codes[] = {"ok",
@@ -379,6 +417,7 @@ static Suite *event_suite(void)
     tcase_add_loop_test(tc, test_table, 0, N(cases));
     tcase_add_test(tc, test_too_large);
     tcase_add_test(tc, test_fields);
+    tcase_add_test(tc, test_nul_ids);
     tcase_add_test(tc, test_names);
     suite_add_tcase(s, tc);
     return s;

@@ -652,6 +652,54 @@ START_TEST(test_owned_properties_refused)
 }
 END_TEST
 
+/* ================================================================ TLS on the Kafka link */
+
+static const struct {
+    const char *brokers, *extra; /* extra: [kafka] lines */
+    const char *problem;         /* a word of the reason, or NULL: protected */
+} tls_cases[] = {
+    {"embedded", "", NULL},
+    {"127.0.0.1:9092", "", NULL},
+    {"localhost:9092,[::1]:9093", "", NULL},
+    {"127.3.2.1", "", NULL},
+    {"127.example:9092", "", "not encrypted"},
+    {"kafka1.example:9093", "", "not encrypted"},
+    {"127.0.0.1:9092,kafka1.example:9093", "", "not encrypted"},
+    {"kafka1.example:9093", "rdkafka.security.protocol = plaintext\n", "not encrypted"},
+    {"kafka1.example:9093", "rdkafka.security.protocol = sasl_plaintext\n", "not encrypted"},
+    {"kafka1.example:9093", "rdkafka.security.protocol = SSL\n", NULL},
+    {"SASL_SSL://kafka1.example:9093", "rdkafka.security.protocol = sasl_ssl\n", NULL},
+    {"kafka1.example:9093",
+     "rdkafka.security.protocol = ssl\nrdkafka.enable.ssl.certificate.verification = false\n",
+     "certificates"},
+    {"kafka1.example:9093",
+     "rdkafka.security.protocol = ssl\nrdkafka.ssl.endpoint.identification.algorithm = none\n",
+     "host names"},
+};
+
+START_TEST(test_tls_problem)
+{
+    char dir[] = "/tmp/frontdoor-test-kafka-tls.XXXXXX", path[256], errs[4096];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/fd.conf", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "[kafka]\nbrokers = %s\n%s", tls_cases[_i].brokers, tls_cases[_i].extra);
+    fclose(f);
+    struct config *c;
+    ck_assert_msg(config_load(path, &c, errs, sizeof errs) == 0, "%s", errs);
+    const char *p = kafka_tls_problem(c);
+    if (tls_cases[_i].problem == NULL)
+        ck_assert_msg(p == NULL, "%s: %s", tls_cases[_i].brokers, p);
+    else
+        ck_assert_msg(p != NULL && strstr(p, tls_cases[_i].problem) != NULL, "%s %s: %s",
+                      tls_cases[_i].brokers, tls_cases[_i].extra, p ? p : "(none)");
+    config_free(c);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *kafka_suite(void)
 {
     Suite *s = suite_create("kafka");
@@ -665,6 +713,9 @@ static Suite *kafka_suite(void)
     tcase_add_test(tc, test_sink_rejection_is_dead_lettered);
     tcase_add_test(tc, test_owned_properties_refused);
     suite_add_tcase(s, tc);
+    TCase *tls = tcase_create("tls");
+    tcase_add_loop_test(tls, test_tls_problem, 0, sizeof tls_cases / sizeof tls_cases[0]);
+    suite_add_tcase(s, tls);
     return s;
 }
 

@@ -249,6 +249,9 @@ static const struct {
     {"define used before it is defined",
      HEAD "rule x\n  when LATER\n  send signpost to adult-services\ndefine LATER always\n" TAIL,
      "r.rules:16: unknown field or predicate \"LATER\""},
+    /* found by fuzz_rules: with no need codes the compiler sorted a NULL array (UBSan) */
+    {"an empty file", "", "missing `unplaced"},
+    {"comments only", "# nothing\n\n", "missing `unplaced"},
     {"every mistake is reported",
      HEAD "rule x\n  when levle = 1\n  send signpost to nowhere\n" TAIL,
      "r.rules:17: unknown destination \"nowhere\""},

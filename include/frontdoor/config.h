@@ -54,6 +54,7 @@ struct config {
         int unknown_case_retry_s; /* how long a case event waits for its referral */
         int embedded_partitions;  /* partitions per topic of the embedded cluster */
         int max_in_flight;        /* consumed events not yet durable, at most */
+        char *sasl_password;      /* secret from sasl_password_file, or NULL */
         struct kv_pair *rdkafka;  /* pass-through properties */
         size_t n_rdkafka;
     } kafka;

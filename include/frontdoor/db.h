@@ -133,6 +133,12 @@ size_t db_in_flight(const struct db *db);
  * do not reconnect in step. Pure; exposed for tests. */
 int db_backoff_ms(int attempt, int initial_ms, int max_ms, double rnd);
 
+/* Whether a connection protects what crosses it (README, security): NULL when it does
+ * (TLS with sslmode=verify-full, or a Unix socket or loopback host, which never leave the
+ * machine), else a short fixed reason. host and sslmode as libpq reports them for the
+ * connection (PQhost, the effective sslmode); ssl_in_use from PQsslInUse. Pure. */
+const char *db_tls_problem(const char *host, const char *sslmode, bool ssl_in_use);
+
 /* Log a failed round as SQLSTATE and constraint only. */
 void db_log_error(const char *what, const struct db_round *r, enum db_status st);
 

@@ -89,6 +89,12 @@ int kafka_open(struct event_base *base, const struct config *cfg, const struct k
  * Returns the number of problems. */
 int kafka_check_config(const struct config *cfg, char *errs, size_t errs_len);
 
+/* Whether the configured Kafka link protects what crosses it (README, security): NULL
+ * when it does (the embedded cluster, brokers on loopback only, or
+ * rdkafka.security.protocol ssl / sasl_ssl with certificate and host name verification
+ * left on), else a short fixed reason. Pure. */
+const char *kafka_tls_problem(const struct config *cfg);
+
 /* Join the group on the referrals and case-events topics. */
 int kafka_subscribe(struct kafka *k, char *err, size_t errlen);
 

@@ -12,6 +12,9 @@
  *   frontdoord_outbox_depth                               gauge (unpublished outbox rows)
  *   frontdoord_kafka_consumer_lag{topic,partition}        gauge (high watermark - committed)
  *   frontdoord_database_round_trip_seconds{db}            histogram (one pipeline round)
+ *   frontdoord_event_commit_seconds{topic}                histogram (consumed -> committed)
+ *   frontdoord_event_end_to_end_seconds{topic}            histogram (Kafka timestamp ->
+ *                                                         committed)
  *   frontdoord_decision_deadlines_overdue                 gauge (cases still in triage or
  *                                                         awaiting consent past decision_due_at)
  *   frontdoord_up{component}                              gauge (database, kafka: 1 connected)
@@ -42,6 +45,10 @@ void metrics_count_decision(const char *route, const char *rule);
 
 /* One database round of connection `db` (e.g. "frontdoord-casestore") took `seconds`. */
 void metrics_observe_db_rtt(const char *db, double seconds);
+/* An event of `topic` had its effects committed `seconds` after it was consumed, and
+ * `seconds` after its Kafka timestamp (end to end; the producer's clock). */
+void metrics_observe_event_commit(const char *topic, double seconds);
+void metrics_observe_event_end_to_end(const char *topic, double seconds);
 
 /* ---------------------------------------------------------------- gauges */
 
@@ -74,7 +81,7 @@ char *metrics_render(size_t *len);
 /* Forget every series (at exit, so nothing is left allocated; and between tests). */
 void metrics_reset(void);
 
-/* Upper bounds (seconds) of the round-trip histogram's buckets, ascending; +Inf follows. */
+/* Upper bounds (seconds) of every histogram's buckets, ascending; +Inf follows. */
 extern const double metrics_db_rtt_buckets[];
 extern const size_t metrics_db_rtt_nbuckets;
 

@@ -38,4 +38,12 @@ expect_output "templates/case_allocated\.en\.email:[0-9]+: unknown placeholder \
 echo "rule broken" >>"$tmp/cfg/frontdoor.rules"
 expect_output "frontdoor\.rules:[0-9]+: .*" "$fd" --check-config --config "$tmp/cfg/frontdoord.conf"
 expect_output "case_allocated\.en\.email:[0-9]+: unknown placeholder" "$fd" --check-config --config "$tmp/cfg/frontdoord.conf"
+# a Kafka link off the machine without TLS is a warning, not an error
+cp -r config "$tmp/cfg2"
+sed -i 's/^brokers = embedded$/brokers = kafka1.example:9093/' "$tmp/cfg2/frontdoord.conf"
+chmod 0600 "$tmp/cfg2/frontdoord.conf"
+expect_exit 0 "$fd" --check-config --config "$tmp/cfg2/frontdoord.conf"
+expect_output "frontdoord.conf: warning: kafka connection: not encrypted" "$fd" --check-config --config "$tmp/cfg2/frontdoord.conf"
+sed -i 's/^\[kafka\]$/[kafka]\nrdkafka.security.protocol = sasl_ssl/' "$tmp/cfg2/frontdoord.conf"
+expect_eq "" "$("$fd" --check-config --config "$tmp/cfg2/frontdoord.conf" 2>&1 | grep 'kafka connection')" "no warning with sasl_ssl"
 finish
