@@ -242,7 +242,7 @@ static int on_plan(void *arg, struct db_round *r, const struct casestore_change 
     struct notify_plan p;
     if (notify_plan_change(&ctx, ch, &p) != 0)
         return -1;
-    int rc = notify_store_write(r, &p);
+    int rc = notify_store_write_batch(r, ch->bulk, &p);
     for (size_t i = 0; i < p.n_rows; i++)
         if (p.rows[i].state == NOTIFY_SKIPPED)
             log_info("notification skipped", "referral", p.referral_id, "template",
@@ -700,6 +700,8 @@ int daemon_run(struct config *cfg)
         .on_fatal = on_db_fatal,
         .on_outbox = on_outbox,
         .plan = on_plan,
+        .plan_bulk_sql = notify_store_bulk_sql,
+        .plan_bulk_cols = NOTIFY_STORE_BULK_COLS,
         .arg = &d,
     };
     d.cs = calloc((size_t)cfg->database.connections, sizeof *d.cs);

@@ -223,6 +223,7 @@ struct casestore {
     double read_ms, plan_ms;      /* the batch's round 1 and planning, for the debug log */
     struct jw jw_reasons, jw_msg; /* reused for every decision */
     struct dbbulk *b_seen, *b_processed, *b_case, *b_decision, *b_audit, *b_outbox;
+    struct dbbulk *b_plan; /* the plan hook's multi-row insert, when it has one */
     struct bcase *cases;
     size_t n_cases, cap_cases;
     /* the cases hashed by referral, child and family id: heads hold an index + 1 (0:
@@ -757,10 +758,11 @@ static int plan(struct casestore *cs, struct db_round *r, const struct msg *m,
         .case_after = c ? &after : NULL,
         .source = &m->src,
         .now_ms = cs->now_ms,
+        .bulk = cs->b_plan,
     };
-    size_t before = db_round_count(r);
+    size_t before = db_round_count(r), before_rows = cs->b_plan ? dbbulk_rows(cs->b_plan) : 0;
     int rc = cs->opt.plan(cs->opt.arg, r, &ch);
-    if (db_round_count(r) > before)
+    if (db_round_count(r) > before || (cs->b_plan && dbbulk_rows(cs->b_plan) > before_rows))
         cs->new_outbox = true; /* on_outbox after COMMIT: notifications to send */
     return rc;
 }
@@ -1209,6 +1211,8 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
                               cs->b_outbox};
     for (size_t i = 0; i < sizeof bulks / sizeof bulks[0]; i++)
         dbbulk_reset(bulks[i]);
+    if (cs->b_plan)
+        dbbulk_reset(cs->b_plan);
     int rc = 0;
     for (size_t i = 0; i < cs->n_batch && rc == 0; i++) {
         struct msg *m = cs->batch[i];
@@ -1293,6 +1297,8 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
     for (size_t i = 0; i < sizeof bulks / sizeof bulks[0] && rc == 0; i++)
         if (dbbulk_flush(bulks[i], out) == -1)
             rc = -1;
+    if (rc == 0 && cs->b_plan && dbbulk_flush(cs->b_plan, out) == -1)
+        rc = -1;
     if (rc == 0 && db_round_take(out, w) < 0)
         rc = -1;
     if (rc == 0 && db_round_addv(out, SQL_COMMIT, 0, NULL) < 0)
@@ -1590,12 +1596,14 @@ int casestore_open(const struct casestore_options *opt, struct casestore **out, 
     cs->b_decision = dbbulk_new(SQL_INSERT_DECISION, NCOL_DECISION);
     cs->b_audit = dbbulk_new(SQL_INSERT_AUDIT, NCOL_AUDIT);
     cs->b_outbox = dbbulk_new(SQL_INSERT_OUTBOX, NCOL_OUTBOX);
+    if (opt->plan_bulk_sql)
+        cs->b_plan = dbbulk_new(opt->plan_bulk_sql, opt->plan_bulk_cols);
     cs->ev_kick = event_new(opt->base, -1, 0, kick_cb, cs);
     cs->ev_retry = evtimer_new(opt->base, retry_cb, cs);
     cs->ev_scan = event_new(opt->base, -1, EV_PERSIST, scan_cb, cs);
     if (!cs->batch || !cs->r1 || !cs->r2 || !cs->r2rows || !cs->b_seen || !cs->b_processed ||
-        !cs->b_case || !cs->b_decision || !cs->b_audit || !cs->b_outbox || !cs->ev_kick ||
-        !cs->ev_retry || !cs->ev_scan) {
+        !cs->b_case || !cs->b_decision || !cs->b_audit || !cs->b_outbox ||
+        (opt->plan_bulk_sql && !cs->b_plan) || !cs->ev_kick || !cs->ev_retry || !cs->ev_scan) {
         snprintf(err, errlen, "out of memory");
         casestore_free(cs);
         return -1;
@@ -1653,6 +1661,7 @@ void casestore_free(struct casestore *cs)
     dbbulk_free(cs->b_decision);
     dbbulk_free(cs->b_audit);
     dbbulk_free(cs->b_outbox);
+    dbbulk_free(cs->b_plan);
     if (cs->ev_kick)
         event_free(cs->ev_kick);
     if (cs->ev_retry)

@@ -1,4 +1,5 @@
 /* notify_store: notification rows and cancellations as SQL (see notify_store.h). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,68 @@ static const char *const SQL_INSERT_FROM_BOOKING =
     " ELSE $10 END, $11::timestamptz, $12::timestamptz, $12::timestamptz, $13::timestamptz,"
     " $14, $15, $16::boolean ON CONFLICT DO NOTHING";
 
+const char *const notify_store_bulk_sql =
+    "INSERT INTO notifications (id, referral_id, cause_event_id, template, channel, recipient,"
+    " language, personalisation, state, last_error, not_before, created_at, updated_at,"
+    " due_from, dedupe_key, appointment_id, red)\n"
+    "SELECT id, rid, cause, tmpl, ch, rcpt, lang, pers, st, err, nb, cr, cr, due, dk, appt, red"
+    " FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::jsonb[], $9::text[], $10::text[], $11::timestamptz[],"
+    " $12::timestamptz[], $13::timestamptz[], $14::text[], $15::text[], $16::boolean[])"
+    " WITH ORDINALITY AS x(id, rid, cause, tmpl, ch, rcpt, lang, pers, st, err, nb, cr, due,"
+    " dk, appt, red, i) ORDER BY x.i ON CONFLICT DO NOTHING";
+
+/* One row's 16 values, as both statements take them; pers and the buffers are the
+ * caller's. */
+static void row_values(const struct notify_plan *p, const struct notify_row *row, const char *id,
+                       const char *pers, char nb[32], char created[32], char due[32],
+                       const char *v[NOTIFY_STORE_BULK_COLS])
+{
+    const char *vals[NOTIFY_STORE_BULK_COLS] = {
+        id,
+        p->referral_id,
+        p->cause_event_id,
+        row->template_name,
+        row->channel == TEMPLATE_EMAIL ? "email" : "sms",
+        row->recipient[0] ? row->recipient : NULL,
+        row->language,
+        pers,
+        notify_state_name(row->state),
+        row->state == NOTIFY_SKIPPED ? row->skip_reason : NULL,
+        caltime_format_utc_ms(row->not_before_ms, nb),
+        caltime_format_utc_ms(row->created_ms, created),
+        caltime_format_utc_ms(row->due_from_ms, due),
+        row->dedupe_key[0] ? row->dedupe_key : NULL,
+        row->appointment_id,
+        row->red ? "true" : "false",
+    };
+    memcpy(v, vals, sizeof vals);
+}
+
+int notify_store_write_batch(struct db_round *r, struct dbbulk *bulk, const struct notify_plan *p)
+{
+    bool ordered = p->cancel_appointment_id || p->cancel_family_texts;
+    for (size_t i = 0; i < p->n_rows && !ordered; i++)
+        ordered = p->rows[i].from_booking || p->rows[i].appointment_id != NULL;
+    if (bulk == NULL || ordered)
+        return notify_store_write(r, p);
+    for (size_t i = 0; i < p->n_rows; i++) {
+        const struct notify_row *row = &p->rows[i];
+        char id[37], nb[32], created[32], due[32];
+        casestore_new_uuid(id);
+        char *pers = json_dumps(row->personalisation, JSON_COMPACT | JSON_SORT_KEYS);
+        if (pers == NULL)
+            return -1;
+        const char *v[NOTIFY_STORE_BULK_COLS];
+        row_values(p, row, id, pers, nb, created, due, v);
+        int rc = dbbulk_add(bulk, v, NULL);
+        free(pers);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int notify_store_write(struct db_round *r, const struct notify_plan *p)
 {
     char now[32];
@@ -63,25 +126,10 @@ int notify_store_write(struct db_round *r, const struct notify_plan *p)
         char *pers = json_dumps(row->personalisation, JSON_COMPACT | JSON_SORT_KEYS);
         if (pers == NULL)
             return -1;
-        const char *v[16] = {
-            id,
-            p->referral_id,
-            p->cause_event_id,
-            row->template_name,
-            row->channel == TEMPLATE_EMAIL ? "email" : "sms",
-            row->recipient[0] ? row->recipient : NULL,
-            row->language,
-            pers,
-            notify_state_name(row->state),
-            row->state == NOTIFY_SKIPPED ? row->skip_reason : NULL,
-            caltime_format_utc_ms(row->not_before_ms, nb),
-            caltime_format_utc_ms(row->created_ms, created),
-            caltime_format_utc_ms(row->due_from_ms, due),
-            row->dedupe_key[0] ? row->dedupe_key : NULL,
-            row->appointment_id,
-            row->red ? "true" : "false",
-        };
-        int rc = db_round_addv(r, row->from_booking ? SQL_INSERT_FROM_BOOKING : SQL_INSERT, 16, v);
+        const char *v[NOTIFY_STORE_BULK_COLS];
+        row_values(p, row, id, pers, nb, created, due, v);
+        int rc = db_round_addv(r, row->from_booking ? SQL_INSERT_FROM_BOOKING : SQL_INSERT,
+                               NOTIFY_STORE_BULK_COLS, v);
         free(pers);
         if (rc < 0)
             return -1;

@@ -28,6 +28,7 @@
 
 #include "frontdoor/config.h"
 #include "frontdoor/db.h"
+#include "frontdoor/dbbulk.h"
 #include "frontdoor/event.h"
 #include "frontdoor/policy.h"
 #include "frontdoor/route.h"
@@ -91,6 +92,11 @@ struct casestore_change {
     const struct casestore_case *case_after; /* NULL when there is no case (rejections) */
     const struct casestore_source *source;
     int64_t now_ms; /* the transaction's wall-clock time */
+    /* The plan hook's multi-row insert (options.plan_bulk_sql), or NULL. Its rows are
+     * written with the batch's other inserts, before every statement the hook adds to the
+     * round: a row that a later statement of the batch must see (or that must follow one)
+     * goes to the round instead. */
+    struct dbbulk *bulk;
 };
 
 /* Add statements to `round` (the batch's write round, inside its transaction). Return 0,
@@ -110,6 +116,9 @@ struct casestore_options {
      * and the notification dispatcher may look. */
     void (*on_outbox)(void *arg);
     casestore_plan_fn plan; /* optional: notifications */
+    /* optional: a multi-row insert for the plan hook (dbbulk.h), and its column count */
+    const char *plan_bulk_sql;
+    int plan_bulk_cols;
     void *arg;
     int held_scan_ms;       /* how often held events are looked at (default 1000) */
     bool skip_schema_check; /* tests only */

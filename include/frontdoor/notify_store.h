@@ -14,10 +14,25 @@
 #define FRONTDOOR_NOTIFY_STORE_H
 
 #include "frontdoor/db.h"
+#include "frontdoor/dbbulk.h"
 #include "frontdoor/notify_plan.h"
 
 /* Append the plan's statements to r. Returns 0, or -1 when out of memory. */
 int notify_store_write(struct db_round *r, const struct notify_plan *p);
+
+/* The multi-row insert of notification rows (dbbulk.h), for the case store's batches:
+ * give these to casestore_options.plan_bulk_sql / plan_bulk_cols. */
+extern const char *const notify_store_bulk_sql;
+#define NOTIFY_STORE_BULK_COLS 16
+
+/* Like notify_store_write(), with the rows of a plain plan (a decision's messages, an
+ * unusable event's alert) added to `bulk`, written with the batch's other inserts ahead of
+ * its ordered statements. A plan that cancels rows or copies a booking's details (an
+ * appointment, a closed case) must see the rows before it and go after them, so it goes
+ * to r as statements, in the batch's order; no plain plan's rows are ever what such a
+ * statement touches (those are family texts, made only by appointment events). bulk NULL:
+ * every plan goes to r. */
+int notify_store_write_batch(struct db_round *r, struct dbbulk *bulk, const struct notify_plan *p);
 
 /* Family text templates, as an SQL array literal's members (for cancellations). */
 #define NOTIFY_FAMILY_TEMPLATES_SQL                                                                \
