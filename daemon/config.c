@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "frontdoor/config.h"
 #include "frontdoor/http.h"
 #include "frontdoor/log.h"
+#include "frontdoor/template.h"
 
 /* Error list: "file:line: message" lines in a caller's buffer. */
 struct errlist {
@@ -97,6 +99,9 @@ static const struct key_spec keys[] = {
      "https://api.notifications.service.gov.uk", 0, 0},
     {"email", "notify_api_key_file", K_SECRET, OFF(email.notify_api_key), NULL, 0, 0},
     {"email", "rate_limit_per_minute", K_INT, OFF(email.rate_limit_per_minute), "3000", 1, 1000000},
+    {"email", "timeout_seconds", K_INT, OFF(email.timeout_s), "30", 1, 600},
+    {"email", "max_in_flight", K_INT, OFF(email.max_in_flight), "20", 1, 1000},
+    {"email", "smtp_ca_file", K_PATH, OFF(email_smtp_ca_file), NULL, 0, 0},
     {"email", "smtp_url", K_STRING, OFF(email_smtp_url), "smtp://127.0.0.1:25", 0, 0},
     {"email", "from", K_STRING, OFF(email_from), "family-help@example.org", 0, 0},
     {"email", "smtp_username", K_STRING, OFF(email_smtp_username), NULL, 0, 0},
@@ -107,6 +112,8 @@ static const struct key_spec keys[] = {
      0, 0},
     {"sms", "notify_api_key_file", K_SECRET, OFF(sms.notify_api_key), NULL, 0, 0},
     {"sms", "rate_limit_per_minute", K_INT, OFF(sms.rate_limit_per_minute), "3000", 1, 1000000},
+    {"sms", "timeout_seconds", K_INT, OFF(sms.timeout_s), "30", 1, 600},
+    {"sms", "max_in_flight", K_INT, OFF(sms.max_in_flight), "20", 1, 1000},
     {"http", "listen", K_STRING, OFF(http.listen), "127.0.0.1:9464", 0, 0},
     {"http", "callback_token_file", K_SECRET, OFF(http.callback_token), NULL, 0, 0},
     {"routing", "rules", K_PATH, OFF(routing.rules), "frontdoor.rules", 0, 0},
@@ -358,11 +365,140 @@ static int add_rdkafka(struct parse_state *st, const char *name, const char *val
     return 0;
 }
 
+static bool is_uuid(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        char c = s[i];
+        if (dash ? c != '-'
+                 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    return true;
+}
+
+/* The 36 characters at s form a UUID (whatever follows). */
+static bool is_uuid_n(const char *s)
+{
+    char buf[37];
+    memcpy(buf, s, 36);
+    buf[36] = '\0';
+    return is_uuid(buf);
+}
+
+/* `notify_template.<template>[.<lang>] = <id>` in [email] or [sms]. */
+static int add_notify_template(struct parse_state *st, const char *section, const char *name,
+                               const char *value)
+{
+    struct config *cfg = st->cfg;
+    bool email = strcmp(section, "email") == 0;
+    struct channel_config *ch = email ? &cfg->email : &cfg->sms;
+    const char *rest = name + strlen("notify_template.");
+    const char *dot = strchr(rest, '.');
+    size_t tlen = dot ? (size_t)(dot - rest) : strlen(rest);
+    char tname[64];
+    if (tlen == 0 || tlen >= sizeof tname) {
+        err_add(st->errs, st->file, st->line, "%s.%s: unknown template", section, name);
+        return 0;
+    }
+    memcpy(tname, rest, tlen);
+    tname[tlen] = '\0';
+    if (!template_catalogue_has(tname, email ? TEMPLATE_EMAIL : TEMPLATE_SMS)) {
+        err_add(st->errs, st->file, st->line, "%s.%s: %s is not a template sent by %s", section,
+                name, tname, section);
+        return 0;
+    }
+    if (dot && !(strlen(dot + 1) == 2 && dot[1] >= 'a' && dot[1] <= 'z' && dot[2] >= 'a' &&
+                 dot[2] <= 'z')) {
+        err_add(st->errs, st->file, st->line,
+                "%s.%s: the language must be a two-letter lower-case code", section, name);
+        return 0;
+    }
+    if (!is_uuid(value)) {
+        err_add(st->errs, st->file, st->line, "%s.%s must be a Notify template id (a UUID)",
+                section, name);
+        return 0;
+    }
+    /* stored as <template>.<lang>, so a missing language and `.en` are the same key */
+    char key[80];
+    snprintf(key, sizeof key, "%s.%s", tname, dot ? dot + 1 : "en");
+    for (size_t i = 0; i < ch->n_notify_templates; i++)
+        if (strcmp(ch->notify_templates[i].key, key) == 0) {
+            err_add(st->errs, st->file, st->line, "%s.%s is already set on line %d", section, name,
+                    ch->notify_templates[i].line);
+            return 0;
+        }
+    struct kv_pair *n =
+        realloc(ch->notify_templates, (ch->n_notify_templates + 1) * sizeof *ch->notify_templates);
+    if (n == NULL)
+        return -1;
+    ch->notify_templates = n;
+    struct kv_pair *kv = &n[ch->n_notify_templates];
+    kv->key = strdup(key);
+    kv->value = strdup(value);
+    kv->line = st->line;
+    if (kv->key == NULL || kv->value == NULL) {
+        free(kv->key);
+        free(kv->value);
+        return -1;
+    }
+    ch->n_notify_templates++;
+    return 0;
+}
+
+const char *config_notify_template_id(const struct channel_config *ch, const char *template_name,
+                                      const char *lang)
+{
+    char want[80], en[80];
+    snprintf(want, sizeof want, "%s.%.2s", template_name, lang && lang[0] ? lang : "en");
+    snprintf(en, sizeof en, "%s.en", template_name);
+    const char *fallback = NULL;
+    for (size_t i = 0; i < ch->n_notify_templates; i++) {
+        if (strcmp(ch->notify_templates[i].key, want) == 0)
+            return ch->notify_templates[i].value;
+        if (strcmp(ch->notify_templates[i].key, en) == 0)
+            fallback = ch->notify_templates[i].value;
+    }
+    return fallback;
+}
+
+bool config_url_is_loopback(const char *url)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (p == NULL)
+        return false;
+    p += 3;
+    const char *at = strpbrk(p, "@/");
+    if (at && *at == '@') /* user:password@host */
+        p = at + 1;
+    if (strncmp(p, "[::1]", 5) == 0)
+        return p[5] == '\0' || p[5] == ':' || p[5] == '/';
+    size_t n = strcspn(p, ":/");
+    if (n == 9 && strncasecmp(p, "localhost", 9) == 0)
+        return true;
+    /* 127.x.y.z, four numbers */
+    if (n < 9 || strncmp(p, "127.", 4) != 0)
+        return false;
+    int dots = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '.')
+            dots++;
+        else if (p[i] < '0' || p[i] > '9')
+            return false;
+    }
+    return dots == 3;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     struct parse_state *st = user;
     if (strcmp(section, "kafka") == 0 && strncmp(name, "rdkafka.", 8) == 0)
         return add_rdkafka(st, name, value) == 0;
+    if ((strcmp(section, "email") == 0 || strcmp(section, "sms") == 0) &&
+        strncmp(name, "notify_template.", 16) == 0)
+        return add_notify_template(st, section, name, value) == 0;
     for (size_t i = 0; i < N_KEYS; i++) {
         if (strcmp(keys[i].section, section) != 0 || strcmp(keys[i].name, name) != 0)
             continue;
@@ -421,13 +557,32 @@ static void validate(struct parse_state *st)
         const struct channel_config *ch = c ? &cfg->sms : &cfg->email;
         const char *key = ch->notify_api_key;
         /* key name - service id (36) - secret (36), as Notify issues them */
-        if (key != NULL && strlen(key) < 74)
+        size_t kl = key ? strlen(key) : 0;
+        if (key != NULL && (kl < 74 || key[kl - 37] != '-' || key[kl - 74] != '-' ||
+                            !is_uuid_n(key + kl - 73) || !is_uuid_n(key + kl - 36)))
             err_add(e, f, 0, "%s.notify_api_key_file does not hold a Notify API key",
                     c ? "sms" : "email");
     }
     if (cfg->email.provider == PROVIDER_SMTP && strncmp(cfg->email_smtp_url, "smtp://", 7) != 0 &&
         strncmp(cfg->email_smtp_url, "smtps://", 8) != 0)
         err_add(e, f, 0, "email.smtp_url must start with smtp:// or smtps://");
+    for (int c = 0; c < 2; c++) {
+        const struct channel_config *ch = c ? &cfg->sms : &cfg->email;
+        const char *sec = c ? "sms" : "email";
+        if (ch->provider != PROVIDER_NOTIFY)
+            continue;
+        /* The API key travels in every request: TLS, except to a local test server. */
+        if (strncmp(ch->notify_url, "https://", 8) != 0 &&
+            !(strncmp(ch->notify_url, "http://", 7) == 0 && config_url_is_loopback(ch->notify_url)))
+            err_add(e, f, 0, "%s.notify_url must be https:// (http:// only to loopback)", sec);
+        /* every template of the channel needs its Notify template, in English at least */
+        for (size_t i = 0; template_catalogue_name(i) != NULL; i++) {
+            const char *t = template_catalogue_name(i);
+            if (template_catalogue_has(t, c ? TEMPLATE_SMS : TEMPLATE_EMAIL) &&
+                config_notify_template_id(ch, t, "en") == NULL)
+                err_add(e, f, 0, "%s.provider = notify needs %s.notify_template.%s", sec, sec, t);
+        }
+    }
     char host[256], why[128];
     int port;
     if (http_parse_listen(cfg->http.listen, host, sizeof host, &port, why, sizeof why) != 0)
@@ -486,6 +641,17 @@ int config_diff(const struct config *a, const struct config *b,
         fn(arg, "kafka.rdkafka.*");
         n++;
     }
+    for (int c = 0; c < 2; c++) {
+        const struct channel_config *ca = c ? &a->sms : &a->email, *cb = c ? &b->sms : &b->email;
+        bool nd = ca->n_notify_templates != cb->n_notify_templates;
+        for (size_t i = 0; !nd && i < ca->n_notify_templates; i++)
+            nd = str_differs(ca->notify_templates[i].key, cb->notify_templates[i].key) ||
+                 str_differs(ca->notify_templates[i].value, cb->notify_templates[i].value);
+        if (nd) {
+            fn(arg, c ? "sms.notify_template.*" : "email.notify_template.*");
+            n++;
+        }
+    }
     return n;
 }
 
@@ -506,6 +672,14 @@ void config_free(struct config *cfg)
         default:
             break;
         }
+    }
+    for (int c = 0; c < 2; c++) {
+        struct channel_config *ch = c ? &cfg->sms : &cfg->email;
+        for (size_t i = 0; i < ch->n_notify_templates; i++) {
+            free(ch->notify_templates[i].key);
+            free(ch->notify_templates[i].value);
+        }
+        free(ch->notify_templates);
     }
     for (size_t i = 0; i < cfg->kafka.n_rdkafka; i++) {
         free(cfg->kafka.rdkafka[i].key);

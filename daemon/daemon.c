@@ -9,21 +9,27 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <systemd/sd-daemon.h>
 
 #include "frontdoor/daemon.h"
+#include "frontdoor/caltime.h"
 #include "frontdoor/casestore.h"
 #include "frontdoor/casestore_sink.h"
 #include "frontdoor/db.h"
+#include "frontdoor/dispatch.h"
 #include "frontdoor/http.h"
 #include "frontdoor/intake.h"
 #include "frontdoor/kafka.h"
 #include "frontdoor/log.h"
 #include "frontdoor/metrics.h"
+#include "frontdoor/notify_plan.h"
+#include "frontdoor/notify_store.h"
 #include "frontdoor/outbox.h"
 #include "frontdoor/policy.h"
+#include "frontdoor/sendtime.h"
 
 #define ERRS_LEN 16384
 /* Graceful stop: in-flight events get this long, then the consumer closes; the whole stop
@@ -52,6 +58,9 @@ struct daemon {
     struct outbox *ob;
     struct intake *in;
     struct http *http;
+    struct dispatch *dp;     /* notification delivery */
+    struct clock clock;      /* every notification timing decision reads this */
+    int64_t clock_offset;    /* FRONTDOOR_TEST_CLOCK (test only) */
     struct db *mdb;          /* the metrics queries' own connection */
     struct db_round *mround; /* in flight when mround_busy */
     bool mround_busy;
@@ -125,8 +134,9 @@ static void on_stop_tick(evutil_socket_t fd, short what, void *arg)
         struct outbox_stats os;
         outbox_get_stats(d->ob, &os);
         /* a look begun after the last commit, not one from before it */
-        bool flushed =
-            (os.depth == 0 && os.looks > d->looks_at_close + 1) || !os.connected || d->rc != EX_OK;
+        bool flushed = ((os.depth == 0 && os.looks > d->looks_at_close + 1) || !os.connected ||
+                        d->rc != EX_OK) &&
+                       dispatch_idle(d->dp); /* and the sends in flight recorded */
         if (!flushed && elapsed < STOP_MAX_S && mono_now() - d->close_started < FLUSH_MAX_S)
             return;
         if (!kafka_consumer_closed(d->k))
@@ -153,6 +163,7 @@ static void begin_stop(struct daemon *d, int rc, const char *why, bool drain)
     sd_notify(0, "STOPPING=1");
     log_info("stopping", "reason", why, "in_flight", num(nb, sizeof nb, (long long)st.in_flight));
     kafka_stop_fetching(d->k);
+    dispatch_stop(d->dp); /* claims nothing more; sends in flight finish and are recorded */
     if (!drain) {
         d->state = CLOSING;
         d->close_started = mono_now();
@@ -220,6 +231,62 @@ static void on_outbox(void *arg)
 {
     struct daemon *d = arg;
     outbox_poke(d->ob);
+    dispatch_poke(d->dp); /* notification rows came with it */
+}
+
+/* The case store's plan hook: the notifications of a change, in its transaction. */
+static int on_plan(void *arg, struct db_round *r, const struct casestore_change *ch)
+{
+    struct daemon *d = arg;
+    struct notify_ctx ctx = {d->policy, &d->clock};
+    struct notify_plan p;
+    if (notify_plan_change(&ctx, ch, &p) != 0)
+        return -1;
+    int rc = notify_store_write_batch(r, ch->bulk, &p);
+    for (size_t i = 0; i < p.n_rows; i++)
+        if (p.rows[i].state == NOTIFY_SKIPPED)
+            log_info("notification skipped", "referral", p.referral_id, "template",
+                     p.rows[i].template_name, "channel",
+                     p.rows[i].channel == TEMPLATE_EMAIL ? "email" : "sms", "reason",
+                     p.rows[i].skip_reason);
+    notify_plan_release(&p);
+    return rc;
+}
+
+/* Intake's hook: an unusable event on the referrals topic alerts the Front Door. */
+static int on_unusable(void *arg, const char *topic, int32_t partition, int64_t offset,
+                       const char *error_code, void (*done)(void *ctx, bool ok), void *ctx)
+{
+    struct daemon *d = arg;
+    if (d->dp == NULL)
+        return -1;
+    return dispatch_record_unusable(d->dp, topic, partition, offset, error_code, done, ctx);
+}
+
+/* POST /notify/callback: answered when the dispatcher has recorded the receipt. */
+static void on_callback_reply(void *arg, int status, const char *text)
+{
+    char body[128];
+    int n = snprintf(body, sizeof body, "%s\n", text);
+    http_reply(arg, status, "text/plain; charset=utf-8", body,
+               n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
+}
+
+static void on_callback(struct evhttp_request *req, void *arg)
+{
+    struct daemon *d = arg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char *body = malloc(len + 1);
+    if (body == NULL) {
+        on_callback_reply(req, 500, "out of memory");
+        return;
+    }
+    evbuffer_copyout(in, body, len);
+    body[len] = '\0';
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    dispatch_handle_callback(d->dp, auth, body, len, on_callback_reply, req);
+    free(body);
 }
 
 /* ---------------------------------------------------------------- reload */
@@ -272,6 +339,7 @@ static void reload(struct daemon *d)
     /* Swap: intake and the sink (the case store) borrow the policy; nothing keeps pointers
      * into the old one beyond a call (no decision outlives a batch). */
     intake_set_policy(d->in, np);
+    dispatch_set_policy(d->dp, np);
     if (d->sink->ops->set_policy)
         d->sink->ops->set_policy(d->sink->impl, np);
     policy_free(d->policy);
@@ -500,6 +568,10 @@ static void teardown(struct daemon *d)
             event_free(*evs[i]);
             *evs[i] = NULL;
         }
+    /* The dispatcher first: it answers the receipts it still owes through the listener,
+     * and drops the alerts intake waits for (those events are consumed again). */
+    dispatch_free(d->dp);
+    d->dp = NULL;
     http_free(d->http); /* requests not yet answered are dropped */
     db_free(d->mdb);    /* its round's callback learns DB_CLOSED */
     db_round_free(d->mround);
@@ -539,6 +611,22 @@ int daemon_run(struct config *cfg)
         return EX_CONFIG;
     }
     free(errs);
+
+    /* Test only: notification timing runs from a set instant (documented in README). */
+    const char *test_clock = getenv("FRONTDOOR_TEST_CLOCK");
+    d.clock = sendtime_system_clock();
+    if (test_clock && test_clock[0]) {
+        int64_t at;
+        if (!caltime_parse_datetime(test_clock, &at)) {
+            log_error("FRONTDOOR_TEST_CLOCK is not an RFC 3339 date-time");
+            teardown(&d);
+            return EX_CONFIG;
+        }
+        d.clock_offset = at - sendtime_now_ms(&d.clock);
+        d.clock = (struct clock){sendtime_offset_now_ms, &d.clock_offset};
+        log_warn("test clock in use: notification timing runs from FRONTDOOR_TEST_CLOCK", "now",
+                 test_clock);
+    }
 
     signal(SIGPIPE, SIG_IGN);
     event_set_log_callback(on_libevent_log);
@@ -585,6 +673,25 @@ int daemon_run(struct config *cfg)
         teardown(&d);
         return EX_UNAVAILABLE;
     }
+    struct dispatch_options dpo = {
+        .base = d.base,
+        .cfg = cfg,
+        .policy = d.policy,
+        .clock = &d.clock,
+        .on_fatal = on_db_fatal,
+        .arg = &d,
+    };
+    bool config_error = false;
+    if (dispatch_open(&dpo, &d.dp, &config_error, err, sizeof err) != 0) {
+        log_error("notification delivery setup failed", "reason", err);
+        teardown(&d);
+        return config_error ? EX_CONFIG : EX_UNAVAILABLE;
+    }
+    if (http_add_route(d.http, HTTP_POST, "/notify/callback", on_callback, &d) != 0) {
+        log_error("out of memory", "where", "start-up");
+        teardown(&d);
+        return EX_OSERR;
+    }
     struct casestore_options co = {
         .base = d.base,
         .cfg = cfg,
@@ -592,6 +699,9 @@ int daemon_run(struct config *cfg)
         .on_ready = on_db_ready,
         .on_fatal = on_db_fatal,
         .on_outbox = on_outbox,
+        .plan = on_plan,
+        .plan_bulk_sql = notify_store_bulk_sql,
+        .plan_bulk_cols = NOTIFY_STORE_BULK_COLS,
         .arg = &d,
     };
     d.cs = calloc((size_t)cfg->database.connections, sizeof *d.cs);
@@ -625,6 +735,7 @@ int daemon_run(struct config *cfg)
         teardown(&d);
         return EX_OSERR;
     }
+    intake_set_unusable_hook(d.in, on_unusable, &d);
 
     d.sig_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_signal, &d);

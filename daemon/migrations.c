@@ -129,6 +129,36 @@ static const char *const migrations[] = {
     ");\n"
     "CREATE INDEX held_events_referral_id ON held_events (referral_id, seq);\n"
     "CREATE INDEX held_events_give_up_at ON held_events (give_up_at);\n",
+
+    /* 2: the notification outbox and its dispatcher (notifications.md). Every
+     * notification row is written in the transaction of its cause; timer-made ones
+     * (decision_overdue, safeguarding_alert_failed) and unusable_event rows carry a
+     * dedupe_key, so several daemons create each exactly once. A dispatcher claims a row
+     * by setting state 'sending', a fresh claim id and a lease; a row whose lease ran out
+     * (its daemon died) is claimed again. */
+    "ALTER TABLE notifications\n"
+    "    ADD COLUMN seq bigserial,\n"
+    "    ADD COLUMN dedupe_key text UNIQUE,\n"
+    "    ADD COLUMN appointment_id text,\n"
+    "    ADD COLUMN red boolean NOT NULL DEFAULT false,\n"
+    "    ADD COLUMN red_checked boolean NOT NULL DEFAULT false,\n"
+    "    ADD COLUMN due_from timestamptz,\n"
+    "    ADD COLUMN sent_at timestamptz,\n"
+    "    ADD COLUMN provider text,\n"
+    "    ADD COLUMN claim uuid,\n"
+    "    ADD COLUMN lease_until timestamptz,\n"
+    "    ADD CONSTRAINT notifications_skip_reason\n"
+    "        CHECK (state NOT IN ('skipped', 'cancelled') OR last_error IS NOT NULL),\n"
+    "    ADD CONSTRAINT notifications_sending_claim\n"
+    "        CHECK (state <> 'sending' OR (claim IS NOT NULL AND lease_until IS NOT NULL));\n"
+    "CREATE INDEX notifications_claimable ON notifications (channel, red DESC, not_before)\n"
+    "    WHERE state IN ('queued', 'sending');\n"
+    "CREATE INDEX notifications_red_unchecked ON notifications (created_at)\n"
+    "    WHERE red AND NOT red_checked;\n"
+    "CREATE INDEX notifications_appointment ON notifications (referral_id, appointment_id)\n"
+    "    WHERE appointment_id IS NOT NULL;\n"
+    "CREATE INDEX cases_undecided_due ON cases (decision_due_at)\n"
+    "    WHERE state IN ('triage', 'awaiting_consent');\n",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

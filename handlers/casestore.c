@@ -77,7 +77,8 @@ static const char *const SQL_CASES =
     "       (extract(epoch FROM c.decided_at) * 1000)::int8,\n"
     "       (extract(epoch FROM c.closed_at) * 1000)::int8, c.locality_id, c.hub_id,\n"
     "       CASE WHEN c.referral_id IN (SELECT id FROM ids)\n"
-    "            THEN convert_from(c.referral_body, 'UTF8') END\n"
+    "            THEN convert_from(c.referral_body, 'UTF8') END,\n"
+    "       c.priority, c.rule, extract(epoch FROM c.decision_due_at)::int8\n"
     "FROM hits, LATERAL (SELECT * FROM cases c WHERE c.referral_id = hits.referral_id"
     " OFFSET 0) c";
 
@@ -189,9 +190,12 @@ struct msg {
 
 /* A case as the batch sees it: read in round 1, changed by earlier events of the batch. */
 struct bcase {
-    char *referral_id, *child_id, *family_id, *destination, *locality_id, *hub_id;
+    char *referral_id, *child_id, *family_id, *destination, *locality_id, *hub_id, *rule;
     enum route_kind route;
     enum case_state state;
+    enum priority priority; /* the latest decision's, with its rule and deadline: what */
+    bool has_due;           /* messages about the case say */
+    int64_t due_at_s;
     int64_t decided_at_ms, closed_at_ms;
     char *body; /* the referral.received body, when the batch needs it */
     size_t body_len;
@@ -222,6 +226,7 @@ struct casestore {
     double read_ms, plan_ms;      /* the batch's round 1 and planning, for the debug log */
     struct jw jw_reasons, jw_msg; /* reused for every decision */
     struct dbbulk *b_seen, *b_processed, *b_case, *b_decision, *b_audit, *b_outbox;
+    struct dbbulk *b_plan; /* the plan hook's multi-row insert, when it has one */
     struct bcase *cases;
     size_t n_cases, cap_cases;
     /* the cases hashed by referral, child and family id: heads hold an index + 1 (0:
@@ -436,6 +441,7 @@ static void bcase_clear(struct bcase *c)
     free(c->destination);
     free(c->locality_id);
     free(c->hub_id);
+    free(c->rule);
     free(c->body);
     if (c->ref_state == 1)
         event_release(&c->ref);
@@ -728,10 +734,21 @@ static int w_dlq(struct casestore *cs, const struct msg *m, enum event_error e, 
 }
 
 static int plan(struct casestore *cs, struct db_round *r, const struct msg *m,
-                const struct event *referral, enum case_state from, enum case_state to)
+                const struct event *referral, const struct bcase *c, enum case_state from,
+                enum case_state to)
 {
     if (cs->opt.plan == NULL)
         return 0;
+    struct casestore_case after;
+    if (c != NULL)
+        after = (struct casestore_case){
+            .route = c->route,
+            .destination = c->destination,
+            .priority = c->priority,
+            .rule = c->rule ? c->rule : "",
+            .has_due = c->has_due,
+            .due_at_s = c->due_at_s,
+        };
     struct casestore_change ch = {
         .outcome = m->outcome,
         .error = m->error,
@@ -741,10 +758,16 @@ static int plan(struct casestore *cs, struct db_round *r, const struct msg *m,
         .decision = m->has_decision ? &m->decision : NULL,
         .from_state = from,
         .to_state = to,
+        .case_after = c ? &after : NULL,
         .source = &m->src,
         .now_ms = cs->now_ms,
+        .bulk = cs->b_plan,
     };
-    return cs->opt.plan(cs->opt.arg, r, &ch);
+    size_t before = db_round_count(r), before_rows = cs->b_plan ? dbbulk_rows(cs->b_plan) : 0;
+    int rc = cs->opt.plan(cs->opt.arg, r, &ch);
+    if (db_round_count(r) > before || (cs->b_plan && dbbulk_rows(cs->b_plan) > before_rows))
+        cs->new_outbox = true; /* on_outbox after COMMIT: notifications to send */
+    return rc;
 }
 
 static int reject(struct casestore *cs, struct db_round *r, struct msg *m, enum event_error e,
@@ -758,7 +781,7 @@ static int reject(struct casestore *cs, struct db_round *r, struct msg *m, enum 
     if (rc == 0 && m->from_hold && w_unhold(r, m) < 0)
         rc = -1;
     if (rc == 0)
-        rc = plan(cs, r, m, NULL, CASE_STATE_COUNT, CASE_STATE_COUNT);
+        rc = plan(cs, r, m, NULL, NULL, CASE_STATE_COUNT, CASE_STATE_COUNT);
     return rc;
 }
 
@@ -818,15 +841,19 @@ static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
     c->destination = strdup(d->destination);
     c->locality_id = dup_or_null(locality);
     c->hub_id = dup_or_null(hub);
+    c->rule = strdup(d->rule);
     c->route = d->route;
     c->state = d->state;
+    c->priority = d->priority;
+    c->has_due = d->has_due;
+    c->due_at_s = d->due_at_s;
     c->decided_at_ms = cs->now_ms;
     c->closed_at_ms = d->state == CASE_CLOSED ? ev->occurred_at_ms : 0;
     /* the referral is this batch's own: later events of the batch use its parsed event
      * (the msg outlives the batch's case view) */
     c->ref_state = 2;
     c->ref_borrowed = &m->ev;
-    if (!c->destination)
+    if (!c->destination || !c->rule)
         return -1;
 
     char received[32], decided[32], due[32], closed[32], level[8];
@@ -855,7 +882,7 @@ static int do_referral(struct casestore *cs, struct db_round *r, struct msg *m)
         w_audit(cs, m, "referral.received", NULL, rules_state_name(d->state)) < 0)
         return -1;
     cs->new_case = true;
-    return plan(cs, r, m, ev, CASE_STATE_COUNT, d->state);
+    return plan(cs, r, m, ev, c, CASE_STATE_COUNT, d->state);
 }
 
 static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m, bool expired,
@@ -896,13 +923,21 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         struct decision *d = &m->decision;
         m->has_decision = true;
         m->outcome = CASESTORE_REROUTED;
-        char *dest = strdup(d->destination);
-        if (dest == NULL)
+        char *dest = strdup(d->destination), *rule = strdup(d->rule);
+        if (dest == NULL || rule == NULL) {
+            free(dest);
+            free(rule);
             return -1;
+        }
         free(c->destination);
         c->destination = dest;
+        free(c->rule);
+        c->rule = rule;
         c->route = d->route;
         c->state = d->state;
+        c->priority = d->priority;
+        c->has_due = d->has_due;
+        c->due_at_s = d->due_at_s;
         c->decided_at_ms = cs->now_ms;
         c->closed_at_ms = d->state == CASE_CLOSED ? ev->occurred_at_ms : 0;
         struct params p = {.n = 0};
@@ -935,7 +970,7 @@ static int do_case_event(struct casestore *cs, struct db_round *r, struct msg *m
         return -1;
     if (m->from_hold)
         cs->released_hold = true;
-    return plan(cs, r, m, referral, from, c->state);
+    return plan(cs, r, m, referral, c, from, c->state);
 }
 
 /* ---------------------------------------------------------------- batches */
@@ -1151,6 +1186,14 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
         c->closed_at_ms = PQgetisnull(res, i, 7) ? 0 : strtoll(PQgetvalue(res, i, 7), NULL, 10);
         c->locality_id = PQgetisnull(res, i, 8) ? NULL : strdup(PQgetvalue(res, i, 8));
         c->hub_id = PQgetisnull(res, i, 9) ? NULL : strdup(PQgetvalue(res, i, 9));
+        const char *prio = PQgetvalue(res, i, 11);
+        c->priority = strcmp(prio, "red") == 0     ? PRIORITY_RED
+                      : strcmp(prio, "amber") == 0 ? PRIORITY_AMBER
+                      : strcmp(prio, "green") == 0 ? PRIORITY_GREEN
+                                                   : PRIORITY_BLUE;
+        c->rule = strdup(PQgetvalue(res, i, 12));
+        c->has_due = !PQgetisnull(res, i, 13);
+        c->due_at_s = c->has_due ? strtoll(PQgetvalue(res, i, 13), NULL, 10) : 0;
         if (!PQgetisnull(res, i, 10)) {
             c->body_len = (size_t)PQgetlength(res, i, 10);
             c->body = malloc(c->body_len + 1);
@@ -1168,6 +1211,8 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
                               cs->b_outbox};
     for (size_t i = 0; i < sizeof bulks / sizeof bulks[0]; i++)
         dbbulk_reset(bulks[i]);
+    if (cs->b_plan)
+        dbbulk_reset(cs->b_plan);
     int rc = 0;
     for (size_t i = 0; i < cs->n_batch && rc == 0; i++) {
         struct msg *m = cs->batch[i];
@@ -1252,6 +1297,8 @@ static void round1_done(void *arg, struct db_round *r, enum db_status st)
     for (size_t i = 0; i < sizeof bulks / sizeof bulks[0] && rc == 0; i++)
         if (dbbulk_flush(bulks[i], out) == -1)
             rc = -1;
+    if (rc == 0 && cs->b_plan && dbbulk_flush(cs->b_plan, out) == -1)
+        rc = -1;
     if (rc == 0 && db_round_take(out, w) < 0)
         rc = -1;
     if (rc == 0 && db_round_addv(out, SQL_COMMIT, 0, NULL) < 0)
@@ -1549,12 +1596,14 @@ int casestore_open(const struct casestore_options *opt, struct casestore **out, 
     cs->b_decision = dbbulk_new(SQL_INSERT_DECISION, NCOL_DECISION);
     cs->b_audit = dbbulk_new(SQL_INSERT_AUDIT, NCOL_AUDIT);
     cs->b_outbox = dbbulk_new(SQL_INSERT_OUTBOX, NCOL_OUTBOX);
+    if (opt->plan_bulk_sql)
+        cs->b_plan = dbbulk_new(opt->plan_bulk_sql, opt->plan_bulk_cols);
     cs->ev_kick = event_new(opt->base, -1, 0, kick_cb, cs);
     cs->ev_retry = evtimer_new(opt->base, retry_cb, cs);
     cs->ev_scan = event_new(opt->base, -1, EV_PERSIST, scan_cb, cs);
     if (!cs->batch || !cs->r1 || !cs->r2 || !cs->r2rows || !cs->b_seen || !cs->b_processed ||
-        !cs->b_case || !cs->b_decision || !cs->b_audit || !cs->b_outbox || !cs->ev_kick ||
-        !cs->ev_retry || !cs->ev_scan) {
+        !cs->b_case || !cs->b_decision || !cs->b_audit || !cs->b_outbox ||
+        (opt->plan_bulk_sql && !cs->b_plan) || !cs->ev_kick || !cs->ev_retry || !cs->ev_scan) {
         snprintf(err, errlen, "out of memory");
         casestore_free(cs);
         return -1;
@@ -1612,6 +1661,7 @@ void casestore_free(struct casestore *cs)
     dbbulk_free(cs->b_decision);
     dbbulk_free(cs->b_audit);
     dbbulk_free(cs->b_outbox);
+    dbbulk_free(cs->b_plan);
     if (cs->ev_kick)
         event_free(cs->ev_kick);
     if (cs->ev_retry)

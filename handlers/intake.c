@@ -26,6 +26,8 @@ struct intake_item {
     char detail[SINK_DETAIL_MAX];
     size_t cut;   /* bytes of the original put on the DLQ message */
     bool by_sink; /* a step-9 rejection (the sink's), not a check 1-8 */
+    int parts;    /* the dead letter and the alert still to complete */
+    bool part_failed;
 };
 
 struct intake {
@@ -37,6 +39,8 @@ struct intake {
     struct intake_item *items; /* every item in flight */
     size_t in_flight;
     uint64_t accepted, dead_lettered, rejected_by_sink, truncated;
+    intake_unusable_fn unusable;
+    void *unusable_arg;
 };
 
 static const char *num(char *buf, size_t len, long long v)
@@ -65,6 +69,12 @@ int intake_new(struct kafka *k, struct sink *sink, const struct config *cfg,
     }
     *out = in;
     return 0;
+}
+
+void intake_set_unusable_hook(struct intake *in, intake_unusable_fn fn, void *arg)
+{
+    in->unusable = fn;
+    in->unusable_arg = arg;
 }
 
 void intake_set_policy(struct intake *in, const struct policy *policy)
@@ -104,6 +114,20 @@ static void item_finish(struct intake_item *it, bool durable)
 
 static void dlq_produce(struct intake_item *it);
 
+/* One of a dead letter's parts (the DLQ message, the alert) is done. */
+static void part_done(struct intake_item *it, bool ok)
+{
+    if (!ok)
+        it->part_failed = true;
+    if (--it->parts == 0)
+        item_finish(it, !it->part_failed);
+}
+
+static void on_alert_done(void *ctx, bool ok)
+{
+    part_done(ctx, ok);
+}
+
 static void on_dlq_delivered(void *arg, rd_kafka_resp_err_t err)
 {
     struct intake_item *it = arg;
@@ -114,7 +138,7 @@ static void on_dlq_delivered(void *arg, rd_kafka_resp_err_t err)
                   num(pb, sizeof pb, m->partition), "offset", num(ob, sizeof ob, m->offset));
         metrics_count_event(m->topic, it->by_sink ? "rejected" : "unusable");
         metrics_count_dead_letter(m->topic, event_error_code(it->error));
-        item_finish(it, true);
+        part_done(it, true);
         return;
     }
     if (kafka_err_is_too_large(err) && it->cut > 0) {
@@ -130,7 +154,7 @@ static void on_dlq_delivered(void *arg, rd_kafka_resp_err_t err)
     log_error("dead letter not delivered", "topic", m->topic, "partition",
               num(pb, sizeof pb, m->partition), "offset", num(ob, sizeof ob, m->offset), "error",
               rd_kafka_err2name(err));
-    item_finish(it, false);
+    part_done(it, false);
 }
 
 static int add_header(rd_kafka_headers_t *h, const char *name, const char *value)
@@ -179,6 +203,16 @@ static void dead_letter(struct intake_item *it, enum event_error error, const ch
     log_warn("event dead-lettered", "error", event_error_code(error), "topic", m->topic,
              "partition", num(pb, sizeof pb, m->partition), "offset", num(ob, sizeof ob, m->offset),
              "detail", it->detail);
+    it->parts = 1;
+    it->part_failed = false;
+    if (in->unusable && strcmp(m->topic, in->referrals_topic) == 0) {
+        it->parts = 2;
+        if (in->unusable(in->unusable_arg, m->topic, m->partition, m->offset,
+                         event_error_code(error), on_alert_done, it) != 0) {
+            it->parts = 1;
+            it->part_failed = true;
+        }
+    }
     dlq_produce(it);
 }
 

@@ -36,6 +36,11 @@ int64_t sendtime_fixed_now_ms(void *ctx)
     return *(const int64_t *)ctx;
 }
 
+int64_t sendtime_offset_now_ms(void *ctx)
+{
+    return system_now_ms(NULL) + *(const int64_t *)ctx;
+}
+
 static uint64_t system_next_u64(void *ctx)
 {
     (void)ctx;

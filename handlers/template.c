@@ -78,6 +78,17 @@ static bool field_allowed(const struct known *k, const char *name, size_t len)
     return false;
 }
 
+const char *template_catalogue_name(size_t i)
+{
+    return i < N_ELEMS(catalogue) ? catalogue[i].name : NULL;
+}
+
+bool template_catalogue_has(const char *name, enum template_channel ch)
+{
+    const struct known *k = name != NULL ? find_known(name, strlen(name)) : NULL;
+    return k != NULL && (k->channels & (1u << ch)) != 0;
+}
+
 /* ------------------------------------------------------------------ errors */
 
 /* Error list: "file:line: message" lines in a caller's buffer (as config.c). */

@@ -1,6 +1,7 @@
 /* Unit tests: the main configuration file. */
 #define _GNU_SOURCE
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,14 @@ static char *write_file(const char *name, const char *text, mode_t mode)
     ck_assert_int_eq(chmod(path, mode), 0);
     return path;
 }
+
+/* Every sms template mapped to a Notify template id (as notify needs). */
+#define SMS_TEMPLATE_IDS                                                                           \
+    "notify_template.safeguarding_alert = 00000000-0000-4000-8000-000000000001\n"                  \
+    "notify_template.safeguarding_alert_failed = 00000000-0000-4000-8000-000000000002\n"           \
+    "notify_template.appointment_booked = 00000000-0000-4000-8000-000000000003\n"                  \
+    "notify_template.appointment_reminder = 00000000-0000-4000-8000-000000000004\n"                \
+    "notify_template.appointment_cancelled = 00000000-0000-4000-8000-000000000005\n"
 
 /* ---- table: file text -> accepted, or the error expected at a line */
 
@@ -80,6 +89,29 @@ static const struct {
     {"[kafka]\nbrokers = embedded\n[email]\nfrom = nobody\n", "email.from must be one email"},
     {"[kafka]\nbrokers = embedded\n[database]\npassword_file = missing\n",
      ":4: database.password_file: cannot read secret file"},
+    {"[kafka]\nbrokers = embedded\n[sms]\nnotify_template.appointment_booked = "
+     "00000000-0000-4000-8000-000000000003\nnotify_template.appointment_booked.cy = "
+     "00000000-0000-4000-8000-000000000004\n",
+     NULL},
+    {"[kafka]\nbrokers = embedded\n[sms]\nnotify_template.apointment_booked = "
+     "00000000-0000-4000-8000-000000000003\n",
+     ":4: sms.notify_template.apointment_booked: apointment_booked is not a template sent by sms"},
+    {"[kafka]\nbrokers = embedded\n[sms]\nnotify_template.case_allocated = "
+     "00000000-0000-4000-8000-000000000003\n",
+     ":4: sms.notify_template.case_allocated: case_allocated is not a template sent by sms"},
+    {"[kafka]\nbrokers = embedded\n[email]\nnotify_template.case_allocated = abc\n",
+     ":4: email.notify_template.case_allocated must be a Notify template id (a UUID)"},
+    {"[kafka]\nbrokers = embedded\n[email]\nnotify_template.case_allocated.welsh = "
+     "00000000-0000-4000-8000-000000000003\n",
+     ":4: email.notify_template.case_allocated.welsh: the language must be a two-letter"},
+    {"[kafka]\nbrokers = embedded\n[email]\nnotify_template.case_allocated = "
+     "00000000-0000-4000-8000-000000000003\nnotify_template.case_allocated.en = "
+     "00000000-0000-4000-8000-000000000004\n",
+     ":5: email.notify_template.case_allocated.en is already set on line 4"},
+    {"[kafka]\nbrokers = embedded\n[email]\ntimeout_seconds = 0\n",
+     ":4: email.timeout_seconds must be a whole number from 1 to 600"},
+    {"[kafka]\nbrokers = embedded\n[sms]\nmax_in_flight = 0\n",
+     ":4: sms.max_in_flight must be a whole number from 1 to 1000"},
 };
 
 START_TEST(test_table)
@@ -237,10 +269,11 @@ START_TEST(test_secrets)
     free(write_file("dbpass", "s3cret\n", 0600));
     free(write_file("notifykey", keytext, 0600));
     free(keytext);
-    char *path = write_file("t.conf",
-                            "[kafka]\nbrokers = embedded\n[database]\npassword_file = dbpass\n"
-                            "[sms]\nprovider = notify\nnotify_api_key_file = notifykey\n",
-                            0600);
+    char *path =
+        write_file("t.conf",
+                   "[kafka]\nbrokers = embedded\n[database]\npassword_file = dbpass\n"
+                   "[sms]\nprovider = notify\nnotify_api_key_file = notifykey\n" SMS_TEMPLATE_IDS,
+                   0600);
     unsetenv("CREDENTIALS_DIRECTORY");
     ck_assert_msg(config_load(path, &cfg, errs, sizeof errs) == 0, "%s", errs);
     ck_assert_str_eq(cfg->database.password, "s3cret");
@@ -284,6 +317,109 @@ START_TEST(test_secrets)
     /* the secret itself never appears in a message */
     ck_assert_ptr_null(strstr(errs, "s3cret"));
     free(path);
+}
+END_TEST
+
+/* notify: every template of the channel mapped, https except to loopback, a key of the
+ * right shape. */
+START_TEST(test_notify_checks)
+{
+    char errs[8192];
+    struct config *cfg;
+    free(write_file("key",
+                    "k-11111111-2222-3333-4444-555555555555-"
+                    "66666666-7777-8888-9999-000000000000\n",
+                    0600));
+    free(write_file("badkey",
+                    "k-11111111-2222-3333-4444-555555555555-secret-of-the-wrong-shape--x\n", 0600));
+    char *path = write_file("n.conf",
+                            "[kafka]\nbrokers = embedded\n[sms]\nprovider = notify\n"
+                            "notify_api_key_file = key\n"
+                            "notify_template.appointment_booked = "
+                            "00000000-0000-4000-8000-000000000003\n",
+                            0600);
+    ck_assert_int_eq(config_load(path, &cfg, errs, sizeof errs), -1);
+    const char *missing[] = {"safeguarding_alert", "safeguarding_alert_failed",
+                             "appointment_reminder", "appointment_cancelled"};
+    for (size_t i = 0; i < 4; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "sms.provider = notify needs sms.notify_template.%s\n",
+                 missing[i]);
+        ck_assert_msg(strstr(errs, want) != NULL, "%s lacks %s", errs, want);
+    }
+    ck_assert_ptr_null(strstr(errs, "notify_template.appointment_booked\n"));
+    free(path);
+
+    path = write_file(
+        "n.conf",
+        "[kafka]\nbrokers = embedded\n[sms]\nprovider = notify\n"
+        "notify_api_key_file = key\nnotify_url = http://notify.example.org\n" SMS_TEMPLATE_IDS,
+        0600);
+    ck_assert_int_eq(config_load(path, &cfg, errs, sizeof errs), -1);
+    ck_assert_ptr_nonnull(
+        strstr(errs, "sms.notify_url must be https:// (http:// only to loopback)"));
+    free(path);
+
+    path = write_file(
+        "n.conf",
+        "[kafka]\nbrokers = embedded\n[sms]\nprovider = notify\n"
+        "notify_api_key_file = key\nnotify_url = http://127.0.0.1:8080/\n" SMS_TEMPLATE_IDS,
+        0600);
+    ck_assert_msg(config_load(path, &cfg, errs, sizeof errs) == 0, "%s", errs);
+    ck_assert_str_eq(config_notify_template_id(&cfg->sms, "appointment_booked", "en"),
+                     "00000000-0000-4000-8000-000000000003");
+    config_free(cfg);
+    free(path);
+
+    path = write_file("n.conf",
+                      "[kafka]\nbrokers = embedded\n[sms]\nprovider = notify\n"
+                      "notify_api_key_file = badkey\n" SMS_TEMPLATE_IDS,
+                      0600);
+    ck_assert_int_eq(config_load(path, &cfg, errs, sizeof errs), -1);
+    ck_assert_ptr_nonnull(strstr(errs, "sms.notify_api_key_file does not hold a Notify API key"));
+    ck_assert_ptr_null(strstr(errs, "secret-of")); /* never the key itself */
+    free(path);
+}
+END_TEST
+
+/* The family's language when mapped, else English; nothing when neither is. */
+START_TEST(test_notify_template_lookup)
+{
+    struct kv_pair kv[] = {{"appointment_booked.en", "id-en", 1},
+                           {"appointment_booked.cy", "id-cy", 2},
+                           {"appointment_reminder.en", "id-rem", 3}};
+    struct channel_config ch = {.notify_templates = kv, .n_notify_templates = 3};
+    ck_assert_str_eq(config_notify_template_id(&ch, "appointment_booked", "cy"), "id-cy");
+    ck_assert_str_eq(config_notify_template_id(&ch, "appointment_booked", "pl"), "id-en");
+    ck_assert_str_eq(config_notify_template_id(&ch, "appointment_booked", NULL), "id-en");
+    ck_assert_str_eq(config_notify_template_id(&ch, "appointment_reminder", "cy"), "id-rem");
+    ck_assert_ptr_null(config_notify_template_id(&ch, "appointment_cancelled", "en"));
+}
+END_TEST
+
+static const struct {
+    const char *url;
+    bool loopback;
+} loopback_cases[] = {
+    {"smtp://127.0.0.1:2525", true},
+    {"smtp://127.1.2.3", true},
+    {"smtp://localhost:25", true},
+    {"smtp://LOCALHOST", true},
+    {"smtp://[::1]:25", true},
+    {"http://user:pw@127.0.0.1:80/x", true},
+    {"smtp://192.0.2.2:25", false},
+    {"smtp://127.0.0.1.example.org", false},
+    {"smtp://localhost.example.org", false},
+    {"smtp://relay.example.org", false},
+    {"https://api.notifications.service.gov.uk", false},
+    {"smtp://[::2]:25", false},
+    {"127.0.0.1", false},
+};
+
+START_TEST(test_loopback_table)
+{
+    ck_assert_msg(config_url_is_loopback(loopback_cases[_i].url) == loopback_cases[_i].loopback,
+                  "%s", loopback_cases[_i].url);
 }
 END_TEST
 
@@ -335,8 +471,8 @@ static const struct {
      "http.listen routing.rules"},
     {"[kafka]\nbrokers = embedded\n",
      "[kafka]\nbrokers = embedded\n[sms]\nprovider = notify\n"
-     "notify_api_key_file = key\n",
-     "sms.provider sms.notify_api_key_file"},
+     "notify_api_key_file = key\n" SMS_TEMPLATE_IDS,
+     "sms.provider sms.notify_api_key_file sms.notify_template.*"},
     {"[kafka]\nbrokers = embedded\n[database]\nbatch_max = 5\n",
      "[kafka]\nbrokers = embedded\n[database]\nbatch_max = 6\n", "database.batch_max"},
 };
@@ -392,6 +528,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_values_verbatim);
     tcase_add_test(tc, test_secrets);
     tcase_add_test(tc, test_shipped_config);
+    tcase_add_test(tc, test_notify_checks);
+    tcase_add_test(tc, test_notify_template_lookup);
+    tcase_add_loop_test(tc, test_loopback_table, 0, N(loopback_cases));
     tcase_add_test(tc, test_missing_file);
     tcase_add_loop_test(tc, test_diff, 0, N(diff_cases));
     suite_add_tcase(s, tc);

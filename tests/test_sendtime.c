@@ -388,6 +388,12 @@ START_TEST(clocks)
     int64_t now = sendtime_now_ms(&sys);
     ck_assert(now >= before && now < before + 60000);
 
+    /* the test clock: real time shifted to a chosen instant, running at real speed */
+    int64_t offset = T("2026-11-23T19:59:58Z") - (int64_t)time(NULL) * 1000;
+    struct clock shifted = {sendtime_offset_now_ms, &offset};
+    int64_t s = sendtime_now_ms(&shifted);
+    ck_assert(s >= T("2026-11-23T19:59:58Z") && s < T("2026-11-23T20:00:58Z"));
+
     struct rand_source rnd = sendtime_system_random();
     uint64_t a = rnd.next_u64(rnd.ctx), b = rnd.next_u64(rnd.ctx), c = rnd.next_u64(rnd.ctx);
     ck_assert(a != b || b != c);

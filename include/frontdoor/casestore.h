@@ -28,6 +28,7 @@
 
 #include "frontdoor/config.h"
 #include "frontdoor/db.h"
+#include "frontdoor/dbbulk.h"
 #include "frontdoor/event.h"
 #include "frontdoor/policy.h"
 #include "frontdoor/route.h"
@@ -66,6 +67,16 @@ struct casestore_result {
  * store is freed: their offsets must not be stored. */
 typedef void (*casestore_done_fn)(void *arg, const struct casestore_result *res);
 
+/* A case as it stands after a change: what messages about it say. */
+struct casestore_case {
+    enum route_kind route;
+    const char *destination;
+    enum priority priority;
+    const char *rule;
+    bool has_due;
+    int64_t due_at_s; /* decision_due_at, UTC seconds, when has_due */
+};
+
 /* A change about to be written, shown to the notification planner so it can add its
  * own statements (notification outbox rows) to the same transaction. */
 struct casestore_change {
@@ -78,8 +89,14 @@ struct casestore_change {
     const struct decision *decision; /* ROUTED / REROUTED */
     enum case_state from_state;      /* case events on a known case */
     enum case_state to_state;
+    const struct casestore_case *case_after; /* NULL when there is no case (rejections) */
     const struct casestore_source *source;
     int64_t now_ms; /* the transaction's wall-clock time */
+    /* The plan hook's multi-row insert (options.plan_bulk_sql), or NULL. Its rows are
+     * written with the batch's other inserts, before every statement the hook adds to the
+     * round: a row that a later statement of the batch must see (or that must follow one)
+     * goes to the round instead. */
+    struct dbbulk *bulk;
 };
 
 /* Add statements to `round` (the batch's write round, inside its transaction). Return 0,
@@ -95,9 +112,13 @@ struct casestore_options {
     void (*on_ready)(void *arg, bool ready, const char *reason);
     /* The daemon cannot run (schema too old): msg says what to run. */
     void (*on_fatal)(void *arg, const char *msg);
-    /* A transaction committed new outbox rows: the publisher may look. */
+    /* A transaction committed new outbox rows (or the plan hook's rows): the publisher
+     * and the notification dispatcher may look. */
     void (*on_outbox)(void *arg);
     casestore_plan_fn plan; /* optional: notifications */
+    /* optional: a multi-row insert for the plan hook (dbbulk.h), and its column count */
+    const char *plan_bulk_sql;
+    int plan_bulk_cols;
     void *arg;
     int held_scan_ms;       /* how often held events are looked at (default 1000) */
     bool skip_schema_check; /* tests only */

@@ -32,6 +32,11 @@ struct channel_config {
     char *notify_url;          /* notify provider base URL */
     char *notify_api_key;      /* secret, read from notify_api_key_file */
     int rate_limit_per_minute; /* over any rolling 60 s */
+    int timeout_s;             /* a send taking longer is abandoned and retried */
+    int max_in_flight;         /* sends of this channel at once */
+    /* `notify_template.<template>[.<lang>] = <Notify template id>` lines */
+    struct kv_pair *notify_templates;
+    size_t n_notify_templates;
 };
 
 struct config {
@@ -66,6 +71,7 @@ struct config {
     char *email_from;
     char *email_smtp_username;
     char *email_smtp_password; /* secret */
+    char *email_smtp_ca_file;  /* CA certificates for the relay's TLS, or NULL: the system's */
 
     struct channel_config sms;
 
@@ -104,6 +110,15 @@ void config_free(struct config *cfg);
  * $CREDENTIALS_DIRECTORY (systemd LoadCredential=), then relative to `dir`. The value
  * is the file's contents less one trailing newline. Returns 0, or -1 with err set. */
 int config_read_secret(const char *name, const char *dir, char **out, char *err, size_t errlen);
+
+/* The Notify template id configured for a template (and language, falling back to
+ * English) on a channel, or NULL. */
+const char *config_notify_template_id(const struct channel_config *ch, const char *template_name,
+                                      const char *lang);
+
+/* Is the host of a URL (smtp://, https://, ...) the loopback interface: localhost,
+ * 127.0.0.0/8 or ::1? Such a host needs no TLS. */
+bool config_url_is_loopback(const char *url);
 
 /* Resolve `p` against `dir` unless it is absolute; the caller frees the result. */
 char *config_resolve_path(const char *dir, const char *p);

@@ -24,6 +24,15 @@
  *     case store's database and both Kafka clients are connected and the daemon is not
  *     stopping, else 503 with one reason a line; GET /metrics (metrics.h). Notification
  *     counts and overdue deadlines are read every 10 s on a connection of their own.
+ *   - Notifications: the case store's plan hook writes each change's notification rows in
+ *     its transaction (notify_plan.h, notify_store.h); intake's unusable hook writes the
+ *     unusable_event row of a bad referrals-topic event before its offset is stored; the
+ *     dispatcher (dispatch.h) sends them (it gets the new policy on a reload too), and on
+ *     a graceful stop finishes the sends in flight within the flush time. POST
+ *     /notify/callback takes Notify's delivery receipts (dispatch_handle_callback()).
+ *     Every notification timing decision reads one clock: the real one, or, for tests
+ *     only, FRONTDOOR_TEST_CLOCK (an RFC 3339 instant the clock starts from; a warning is
+ *     logged).
  *   - systemd: READY=1 once the consumer has subscribed and the database is connected
  *     (schema checked); RELOADING=1 (with MONOTONIC_USEC) / READY=1 around a reload;
  *     WATCHDOG=1 from the loop at half of WATCHDOG_USEC; STATUS= (a one-line summary

@@ -19,6 +19,7 @@
 #ifndef FRONTDOOR_INTAKE_H
 #define FRONTDOOR_INTAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,18 @@ int intake_new(struct kafka *k, struct sink *sink, const struct config *cfg,
 
 /* The kafka_handlers.on_message of the daemon: arg is the struct intake. */
 void intake_on_message(void *arg, struct kafka_msg *msg);
+
+/* Every unusable event on the referrals topic may be a child at risk, so it also alerts
+ * the Front Door (notifications.md, unusable_event). The hook makes that alert durable
+ * and calls done(ctx, ok) once, from the loop; the event's offset is stored only when
+ * the dead letter is delivered and the hook said ok. The hook returns -1 when it cannot
+ * take the event (out of memory): then the offset is not stored. Not called for events on
+ * the case-events topic, nor for step-9 rejections (the case store's own transaction
+ * alerts for those). */
+typedef int (*intake_unusable_fn)(void *arg, const char *topic, int32_t partition, int64_t offset,
+                                  const char *error_code, void (*done)(void *ctx, bool ok),
+                                  void *ctx);
+void intake_set_unusable_hook(struct intake *in, intake_unusable_fn fn, void *arg);
 
 /* After a reload: borrowed, used from now on. */
 void intake_set_policy(struct intake *in, const struct policy *policy);

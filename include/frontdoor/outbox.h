@@ -3,8 +3,9 @@
  * The case store writes each frontdoor.decisions message (and each DLQ message of a
  * step-9 rejection) in the transaction of the change that caused it; this publisher
  * produces them, oldest first, and once the cluster acknowledged them (acks=all) deletes
- * the decision messages and marks the DLQ messages published (their dedupe keys stay). A crash in between publishes a message again: consumers deduplicate
- * by event_id (events.md), so nothing is lost.
+ * the decision messages and marks the DLQ messages published (their dedupe keys stay). A crash in
+ * between publishes a message again: consumers deduplicate by event_id (events.md), so nothing is
+ * lost.
  *
  * One publisher at a time per database (a transaction-level advisory lock taken with
  * the rows), so several daemons neither publish a row twice at once nor reorder the

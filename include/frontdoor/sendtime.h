@@ -42,6 +42,10 @@ struct clock sendtime_system_clock(void);
  * `int64_t t = ...; struct clock c = {sendtime_fixed_now_ms, &t};` */
 int64_t sendtime_fixed_now_ms(void *ctx);
 
+/* The real clock shifted by *(int64_t *)ctx milliseconds: it runs at real speed from a
+ * chosen instant (the daemon's test-only FRONTDOOR_TEST_CLOCK). */
+int64_t sendtime_offset_now_ms(void *ctx);
+
 /* A source of uniformly distributed 64-bit random numbers; ctx is not owned. */
 struct rand_source {
     uint64_t (*next_u64)(void *ctx);

@@ -78,6 +78,11 @@ int template_load_set(const char *dir, struct templates **out, char *errs, size_
 
 void template_free_set(struct templates *set);
 
+/* The catalogue of notifications.md ("Who is told what"): the name of template i, or NULL
+ * past the end; and whether a template of that name is sent on channel ch. */
+const char *template_catalogue_name(size_t i);
+bool template_catalogue_has(const char *name, enum template_channel ch);
+
 /* Number of templates in a set (all languages and channels). */
 size_t template_count(const struct templates *set);
 
