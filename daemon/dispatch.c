@@ -507,7 +507,14 @@ static void job_send(struct job *j)
         return;
     }
     j->sending = true;
-    ratelimit_take(&ch->rl, now_ms(d));
+    int64_t start = now_ms(d);
+    ratelimit_take(&ch->rl, start);
+    if (log_enabled(LOG_DEBUG)) {
+        /* the instant the rate limit counted, to check the limit from outside */
+        char at[32];
+        log_debug("notification sending", "notification", j->id, "channel", ch->name, "at",
+                  ts(start, at));
+    }
     int rc = ch->prov.ops->send(ch->prov.impl, &m, on_sent, j);
     template_free_message(&msg);
     if (rc != 0) {
