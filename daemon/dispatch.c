@@ -152,7 +152,7 @@ struct job {
     char state[16];
     char error[200], ref[320];
     int64_t at_ms, not_before_ms;
-    bool writing; /* the write round is out */
+    bool writing; /* in the outcome batch that is out */
 };
 
 struct notice {
@@ -182,8 +182,9 @@ struct dispatch {
     struct channel chans[2];
     struct job *jobs; /* every job: at a provider or waiting for its write */
     struct notice *notices, *notices_tail;
-    struct event *ev_kick, *ev_poll, *ev_timer;
+    struct event *ev_kick, *ev_poll, *ev_timer, *ev_flush;
     bool stopping, overdue_busy, alert_busy;
+    bool outcomes_out; /* an outcome batch's round is out */
     uint64_t overdue_created, alerts_created, unusable_created;
     uint64_t receipts_delivered, receipts_failed;
 };
@@ -274,49 +275,108 @@ static void job_free(struct job *j)
     free(j);
 }
 
+/* Outcomes are written in batches: every outcome waiting when the previous batch's round
+ * came back goes in one round, whose statements PostgreSQL commits as one implicit
+ * transaction (they end with one Sync): one commit, one WAL flush, for the batch instead
+ * of one a message. One batch is out at a time; at a low rate a batch is one outcome and
+ * waits for nothing. */
+#define OUTCOME_BATCH_MAX 500
+
+struct outcome_batch {
+    struct dispatch *d;
+    size_t n;
+    struct job *jobs[OUTCOME_BATCH_MAX];
+};
+
+static void outcomes_flush(struct dispatch *d);
+
 static void outcome_written(void *arg, struct db_round *r, enum db_status st)
 {
-    struct job *j = arg;
+    struct outcome_batch *b = arg;
+    struct dispatch *d = b->d;
     if (st == DB_CLOSED) {
+        /* dispatch_free: the jobs are freed there */
         db_round_free(r);
+        free(b);
         return;
     }
-    j->writing = false;
+    d->outcomes_out = false;
+    /* DB_ERROR: the failing statement rolled back the whole batch (one transaction); its
+     * job is given up (never expected: the lease brings the row back), the others are
+     * written again in the next batch. DB_LOST: all are written again (on_up). */
+    int failed = st == DB_ERROR ? db_round_failed_index(r) : -1;
+    if (st == DB_ERROR)
+        db_log_error("notification outcomes", r, st);
     db_round_free(r);
-    if (st == DB_LOST)
-        return; /* written again when the connection is back (on_up) */
-    if (st != DB_OK) {
-        /* never expected; the lease brings the row back */
-        log_error("notification outcome not recorded", "notification", j->id);
+    for (size_t i = 0; i < b->n; i++) {
+        struct job *j = b->jobs[i];
+        j->writing = false;
+        if (st == DB_LOST || (st == DB_ERROR && (int)i != failed))
+            continue;
+        if (st == DB_ERROR)
+            log_error("notification outcome not recorded", "notification", j->id);
+        struct channel *ch = j->ch;
+        job_free(j);
+        ch->in_flight--;
     }
-    struct channel *ch = j->ch;
-    job_free(j);
-    ch->in_flight--;
-    kick(ch->d);
+    free(b);
+    outcomes_flush(d); /* nothing while the connection is down: on_up then */
+    kick(d);
 }
 
-static void write_outcome(struct job *j)
+static void outcomes_flush(struct dispatch *d)
 {
-    struct dispatch *d = j->ch->d;
-    if (j->writing || j->sending || !db_is_up(d->db))
+    if (d->outcomes_out || !db_is_up(d->db))
         return;
-    struct db_round *r = db_round_new();
-    if (r == NULL)
-        return;
-    char at[32], nb[32];
-    const char *ref = j->ref[0] ? j->ref : NULL;
-    const char *v[6] = {j->id,
-                        j->claim,
-                        j->ch->prov.ops->name,
-                        j->sql == SQL_MARK_SENT ? ref : j->error,
-                        ts(j->at_ms, at),
-                        ts(j->not_before_ms, nb)};
-    int n = j->sql == SQL_MARK_RETRY ? 6 : 5;
-    if (db_round_addv(r, j->sql, n, v) < 0 || db_submit(d->db, r, outcome_written, j) != 0) {
+    struct outcome_batch *b = NULL;
+    struct db_round *r = NULL;
+    for (struct job *j = d->jobs; j; j = j->next) {
+        if (j->sql == NULL || j->writing || j->sending)
+            continue;
+        if (b == NULL) {
+            b = malloc(sizeof *b);
+            r = db_round_new();
+            if (b == NULL || r == NULL)
+                break; /* written when the next batch or kick comes */
+            b->d = d;
+            b->n = 0;
+        }
+        char at[32], nb[32];
+        const char *ref = j->ref[0] ? j->ref : NULL;
+        const char *v[6] = {j->id,
+                            j->claim,
+                            j->ch->prov.ops->name,
+                            j->sql == SQL_MARK_SENT ? ref : j->error,
+                            ts(j->at_ms, at),
+                            ts(j->not_before_ms, nb)};
+        int n = j->sql == SQL_MARK_RETRY ? 6 : 5;
+        if (db_round_addv(r, j->sql, n, v) < 0)
+            break;
+        b->jobs[b->n++] = j;
+        if (b->n == OUTCOME_BATCH_MAX)
+            break;
+    }
+    if (b == NULL || r == NULL || b->n == 0 || db_submit(d->db, r, outcome_written, b) != 0) {
+        free(b);
         db_round_free(r);
         return;
     }
-    j->writing = true;
+    for (size_t i = 0; i < b->n; i++)
+        b->jobs[i]->writing = true;
+    d->outcomes_out = true;
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    outcomes_flush(arg);
+}
+
+/* The job has its outcome (j->sql): written with the others of this loop pass. */
+static void write_outcome(struct job *j)
+{
+    event_active(j->ch->d->ev_flush, 0, 0);
 }
 
 /* The provider answered. */
@@ -447,7 +507,14 @@ static void job_send(struct job *j)
         return;
     }
     j->sending = true;
-    ratelimit_take(&ch->rl, now_ms(d));
+    int64_t start = now_ms(d);
+    ratelimit_take(&ch->rl, start);
+    if (log_enabled(LOG_DEBUG)) {
+        /* the instant the rate limit counted, to check the limit from outside */
+        char at[32];
+        log_debug("notification sending", "notification", j->id, "channel", ch->name, "at",
+                  ts(start, at));
+    }
     int rc = ch->prov.ops->send(ch->prov.impl, &m, on_sent, j);
     template_free_message(&msg);
     if (rc != 0) {
@@ -967,9 +1034,7 @@ static void on_up(void *arg)
 {
     struct dispatch *d = arg;
     /* outcomes the lost connection did not take, then the waiting alerts */
-    for (struct job *j = d->jobs; j; j = j->next)
-        if (j->sql && !j->writing && !j->sending)
-            write_outcome(j);
+    outcomes_flush(d);
     notices_flush(d);
     kick(d);
 }
@@ -1025,7 +1090,8 @@ int dispatch_open(const struct dispatch_options *opt, struct dispatch **out, boo
     d->ev_kick = event_new(opt->base, -1, 0, kick_cb, d);
     d->ev_poll = event_new(opt->base, -1, EV_PERSIST, poll_cb, d);
     d->ev_timer = event_new(opt->base, -1, EV_PERSIST, timer_cb, d);
-    if (!d->ev_kick || !d->ev_poll || !d->ev_timer) {
+    d->ev_flush = event_new(opt->base, -1, 0, flush_cb, d);
+    if (!d->ev_kick || !d->ev_poll || !d->ev_timer || !d->ev_flush) {
         snprintf(err, errlen, "out of memory");
         dispatch_free(d);
         return -1;
@@ -1111,6 +1177,8 @@ void dispatch_free(struct dispatch *d)
         event_free(d->ev_poll);
     if (d->ev_timer)
         event_free(d->ev_timer);
+    if (d->ev_flush)
+        event_free(d->ev_flush);
     free(d);
 }
 

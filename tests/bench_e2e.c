@@ -17,6 +17,10 @@
  *   frontdoor-bench committed BOOTSTRAP GROUP TOPIC
  *       prints "committed C of H": the group's committed offsets and the topic's high
  *       watermarks, summed over its partitions.
+ *   frontdoor-bench notifyload BASE_URL KEY_FILE N CONCURRENCY
+ *       the Notify-compatible server's own capacity: N email requests as the daemon
+ *       sends them (a fresh JWT each), CONCURRENCY at a time over keep-alive connections
+ *       (libcurl multi); prints "notify load n N accepted A in S s rate R/s p50 MS p99 MS".
  * BENCH_CONF="key=value,..." adds librdkafka properties to every client (experiments).
  */
 #define _GNU_SOURCE
@@ -27,8 +31,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
+
+#include "frontdoor/provider_notify.h"
 
 static double mono_s(void)
 {
@@ -442,17 +449,120 @@ static int cmd_committed(char **a)
     return 0;
 }
 
+/* ---------------------------------------------------------------- Notify server capacity */
+
+struct load_req {
+    CURL *easy;
+    struct curl_slist *headers;
+    char body[512];
+    double started;
+};
+
+static size_t discard(char *p, size_t size, size_t nmemb, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * nmemb;
+}
+
+static void load_start(CURLM *m, struct load_req *q, const char *url, const char *sid,
+                       const char *secret, long i)
+{
+    char *jwt = provider_notify_jwt(sid, secret, (int64_t)time(NULL));
+    char auth[512];
+    if (jwt == NULL)
+        die("jwt", "out of memory");
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", jwt);
+    free(jwt);
+    snprintf(q->body, sizeof q->body,
+             "{\"template_id\":\"11111111-2222-4333-8444-555555555555\","
+             "\"email_address\":\"team%ld@example.org\",\"personalisation\":{\"referral_id\":"
+             "\"REF-2026-%06ld\",\"route\":\"early_help\",\"priority\":\"amber\"},"
+             "\"reference\":\"00000000-0000-4000-8000-%012ld\"}",
+             i % 50, i, i);
+    q->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    q->headers = curl_slist_append(q->headers, auth);
+    q->easy = curl_easy_init();
+    if (q->headers == NULL || q->easy == NULL)
+        die("curl", "out of memory");
+    curl_easy_setopt(q->easy, CURLOPT_URL, url);
+    curl_easy_setopt(q->easy, CURLOPT_POSTFIELDS, q->body);
+    curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, q->headers);
+    curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(q->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(q->easy, CURLOPT_PRIVATE, q);
+    q->started = mono_s();
+    curl_multi_add_handle(m, q->easy);
+}
+
+static int cmd_notifyload(char **a)
+{
+    char url[512], key[256] = "", sid[37], secret[37];
+    snprintf(url, sizeof url, "%s/v2/notifications/email", a[0]);
+    FILE *f = fopen(a[1], "r");
+    if (f == NULL || fgets(key, sizeof key, f) == NULL)
+        die("key file", a[1]);
+    fclose(f);
+    key[strcspn(key, "\r\n")] = '\0';
+    if (provider_notify_parse_key(key, sid, secret) != 0)
+        die("key file", "not <name>-<service id>-<secret>");
+    long n = atol(a[2]), conc = atol(a[3]);
+    if (n <= 0 || conc <= 0)
+        die("notifyload", "N and CONCURRENCY must be positive");
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURLM *m = curl_multi_init();
+    struct load_req *reqs = calloc((size_t)conc, sizeof *reqs);
+    double *lat = calloc((size_t)n, sizeof *lat);
+    if (m == NULL || reqs == NULL || lat == NULL)
+        die("notifyload", "out of memory");
+    long started = 0, done = 0, accepted = 0;
+    double t0 = mono_s();
+    for (long i = 0; i < conc && started < n; i++)
+        load_start(m, &reqs[i], url, sid, secret, started++);
+    while (done < n) {
+        int running, left;
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            struct load_req *q;
+            long status = 0;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&q);
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+            if (msg->data.result == CURLE_OK && status == 201)
+                accepted++;
+            lat[done++] = (mono_s() - q->started) * 1000.0;
+            curl_multi_remove_handle(m, q->easy);
+            curl_easy_cleanup(q->easy);
+            curl_slist_free_all(q->headers);
+            if (started < n)
+                load_start(m, q, url, sid, secret, started++);
+        }
+        if (done < n)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    double s = mono_s() - t0;
+    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+    printf("notify load n %ld accepted %ld in %.3f s rate %.0f/s p50 %.1f ms p99 %.1f ms\n", n,
+           accepted, s, (double)n / s, lat[n / 2], lat[(size_t)((double)n * 0.99)]);
+    free(lat);
+    free(reqs);
+    curl_multi_cleanup(m);
+    curl_global_cleanup();
+    return accepted == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
         const char *name;
         int nargs;
         int (*fn)(char **);
-    } cmds[] = {{"produce", 4, cmd_produce},
-                {"consume", 3, cmd_consume},
-                {"latency", 6, cmd_latency},
-                {"committed", 3, cmd_committed},
-                {"kafkalat", 4, cmd_kafkalat}};
+    } cmds[] = {{"produce", 4, cmd_produce},   {"consume", 3, cmd_consume},
+                {"latency", 6, cmd_latency},   {"committed", 3, cmd_committed},
+                {"kafkalat", 4, cmd_kafkalat}, {"notifyload", 4, cmd_notifyload}};
     for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0 && argc - 2 == cmds[i].nargs)
             return cmds[i].fn(argv + 2);
