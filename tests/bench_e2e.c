@@ -119,6 +119,7 @@ static void subscribe(rd_kafka_t *rk, const char *topic)
 
 static json_t **samples;
 static size_t n_samples;
+static char now_rfc3339[32]; /* every referral of a run is made "now" (see referral()) */
 
 static void load_samples(const char *path)
 {
@@ -138,6 +139,10 @@ static void load_samples(const char *path)
     fclose(f);
     if (n_samples == 0)
         die(path, "no referrals");
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(now_rfc3339, sizeof now_rfc3339, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* Referral i of a run tagged `tag` (one hex digit, so runs never share ids): sample i mod
@@ -151,6 +156,9 @@ static char *referral(char tag, uint64_t i, char rid[64])
     snprintf(eid, sizeof eid, "00000000-0000-4000-a00%c-%012" PRIu64, tag, i);
     char id[64];
     json_object_set_new(ev, "event_id", json_string(eid));
+    /* made now, as a live referral is: the samples' dates lie in the past, and their
+     * deadlines would have every undecided case alerted as overdue at once */
+    json_object_set_new(ev, "occurred_at", json_string(now_rfc3339));
     json_object_set_new(ref, "id", json_string(rid));
     json_t *child = json_object_get(ref, "child");
     if (json_is_object(child) && json_object_get(child, "id")) {
