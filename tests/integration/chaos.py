@@ -602,15 +602,21 @@ class Run:
         return self.ctx.pg.count(self.db, "SELECT count(*) FROM notifications"
                                           " WHERE state IN ('queued', 'sending')")
 
-    def wait_notifications(self, stall=300):
-        """Until no notification is queued or being sent; gives up when the number left
-        has not changed for `stall` s (a lease is 70 s, a third retry waits up to 120 s)."""
+    def wait_notifications(self, stall=120):
+        """Until no notification is queued or being sent. Gives up when the number left has
+        not changed for `stall` s while none of them is still waiting for its time: a
+        queued row for its not_before (the backoff doubles up to an hour: a row that failed
+        five times in a row may wait 8 minutes), a claimed row for its lease to end."""
         last, since = None, time.time()
         while True:
             n = self.unsettled()
             if n == 0:
                 return True
-            if n != last:
+            now = rfc3339(time.time() + Daemon.clock_offset)
+            waiting = self.ctx.pg.count(self.db, "SELECT count(*) FROM notifications WHERE"
+                                        " (state = 'queued' AND not_before > '%s') OR (state ="
+                                        " 'sending' AND lease_until > '%s')" % (now, now))
+            if n != last or waiting > 0:
                 last, since = n, time.time()
             elif time.time() - since > stall:
                 return False
@@ -691,6 +697,13 @@ class Run:
                 want.append((cause, "referral_acknowledged", "email"))
         for eid, _ in self.bookings:
             want += [(eid, "appointment_booked", "sms"), (eid, "appointment_reminder", "sms")]
+        # a red message not sent within 5 minutes of its creation (a long outage's backoff
+        # can take it there): the manager's safeguarding_alert_failed, by email and text
+        for nid in self.ctx.pg.sql(self.db, "SELECT id FROM notifications WHERE template ="
+                                   " 'safeguarding_alert' AND (sent_at IS NULL OR sent_at >"
+                                   " created_at + interval '5 minutes')").split():
+            want += [("safeguarding_alert_failed:%s:%s" % (nid, ch), "safeguarding_alert_failed",
+                      ch) for ch in ("email", "sms")]
         return want
 
     def daemon_log_events(self):
@@ -732,9 +745,11 @@ class Run:
               (name, len(rows), twice))
         want = sorted(self.expected_notifications())
         have = sorted((r["cause"], r["template"], r["channel"]) for r in rows)
-        check(want == have, "%s: the notification rows are the ones the decisions and bookings"
-              " call for (%d rows, %d expected; e.g. extra %s, missing %s)" %
-              (name, len(have), len(want), sorted(set(have) - set(want))[:2],
+        late = sum(1 for w in want if w[1] == "safeguarding_alert_failed")
+        check(want == have, "%s: the notification rows are the ones the decisions, bookings and"
+              " late red messages call for (%d rows, %d expected, %d of them the manager's"
+              " alerts of a red message late; e.g. extra %s, missing %s)" %
+              (name, len(have), len(want), late, sorted(set(have) - set(want))[:2],
                sorted(set(want) - set(have))[:2]))
         states = {}
         for r in rows:
@@ -841,14 +856,15 @@ class Run:
                 later = [e for e in evs[i + 1:] if int(e[2].get("attempts", "0")) > att]
                 if later and later[0][0] < nb - 0.5:
                     early.append((nid, att, round(later[0][0] - nb, 1)))
-        # attempts whose outcome no daemon recorded: a kill -9 took them; the row was
-        # claimed again after its lease
+        # claims no outcome was recorded for (a kill -9 took the send, or a database
+        # restart the claim's answer): the row was claimed again after its lease
         retried = {nid: sum(1 for e in evs if e[1] == "notification will be retried")
                    for nid, evs in per.items()}
         reclaimed = sum(r["attempts"] - 1 - retried.get(r["id"], 0) for r in rows
                         if r["attempts"] > 1 + retried.get(r["id"], 0))
-        say("  %s: %d retries (longest planned wait by attempt: %s); %d sends whose outcome"
-            " died with a daemon, claimed again after the lease" %
+        say("  %s: %d retries (longest planned wait by attempt: %s); %d claims left without"
+            " an outcome (a kill -9, a claim's answer lost to a database restart), claimed"
+            " again after the lease" %
             (name, n_retry, ", ".join("%d: %.0f s of %d" % (a, max(w), len(w))
                                       for a, w in sorted(waits.items())) or "none", reclaimed))
         if not self.kills and not self.db_restarted:
