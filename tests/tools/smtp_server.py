@@ -6,7 +6,8 @@
 
 Stores accepted messages in a Maildir, like `python3 -m aiosmtpd -c Mailbox`, and writes
 one JSON line per SMTP event to --log: ehlo, mail, rcpt, data, auth (with whether the
-session was under TLS and who authenticated). The control file (JSON, read at every
+session was under TLS and who authenticated; an accepted message's data line carries its
+Message-ID, so a test can count each message's deliveries). The control file (JSON, read at every
 command) maps a recipient to a list of answers used one per message, then "ok": "ok",
 "rcpt:<code>" (refuse RCPT TO with that reply), "data:<code>" (refuse the message after
 DATA). With --cert/--key it offers STARTTLS (required for MAIL with --require-starttls);
@@ -15,6 +16,7 @@ with --auth it accepts AUTH PLAIN/LOGIN for that user and password only (over TL
 import argparse
 import json
 import mailbox
+import re
 import threading
 import time
 
@@ -23,6 +25,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 LOCK = threading.Lock()
 USED = {}
+MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]*>)", re.I | re.M)
 REPLIES = {"550": "550 5.1.1 No such user here", "451": "451 4.3.0 Try again later",
            "554": "554 5.6.0 Message refused", "452": "452 4.3.1 Insufficient storage",
            "421": "421 4.3.2 Closing"}
@@ -83,10 +86,13 @@ class Handler:
             if a.startswith("data:"):
                 self.log(session, event="data", rcpt=envelope.rcpt_tos, answer=a)
                 return REPLIES[a[5:]]
+        content = envelope.original_content or envelope.content
         with LOCK:
-            self.box.add(envelope.original_content or envelope.content)
+            self.box.add(content)
+        head = content.split(b"\r\n\r\n", 1)[0] if isinstance(content, bytes) else b""
+        m = MESSAGE_ID.search(head)
         self.log(session, event="data", rcpt=envelope.rcpt_tos, answer="250",
-                 mail_from=envelope.mail_from)
+                 mail_from=envelope.mail_from, message_id=m.group(1).decode() if m else None)
         return "250 Message accepted for delivery"
 
 
