@@ -49,6 +49,7 @@ REFERRALS, CASE_EVENTS = "frontdoor.referrals", "frontdoor.case-events"
 CONTROL = os.path.join(TMP, "control.json")
 SLOG = os.path.join(TMP, "notify-requests.jsonl")
 LOGS = []
+ATTEMPTS = {}  # N1's attempts of a retried row
 TOKEN = "callback-token-" + uuid.uuid4().hex
 
 EMAIL_T = ["safeguarding_alert", "safeguarding_alert_failed", "case_allocated", "triage_needed",
@@ -233,10 +234,15 @@ def phase_1():
                              ("REF-NN-PENRITH", "notify: timeout", 1, 30),
                              ("REF-NN-APPLEBY", "notify: connection error", 1, 30)):
         r = row(rid, "case_allocated")
-        eq(("queued", 1, err), (r["state"], r["attempts"], r["last_error"]),
+        # the dropped connection fails every time ("drop*"): when full jitter drew a wait
+        # of a second or two, a slow machine retries it before this daemon stops
+        tries = r["attempts"] if rid == "REF-NN-APPLEBY" and r["attempts"] in (1, 2) else 1
+        ATTEMPTS[rid] = tries
+        eq(("queued", tries, err), (r["state"], r["attempts"], r["last_error"]),
            "N1: %s retried later" % rid)
         wait = DB.one("SELECT extract(epoch FROM not_before - updated_at) FROM notifications"
                       " WHERE id = '%s'" % r["id"])
+        hi = hi * 2 ** (tries - 1) if lo < hi else hi
         check(lo <= float(wait) <= hi, "N1: %s waits %s s (want %d..%d)" % (rid, wait, lo, hi))
 
     # after the waits: each retried once and sent; the 400 never again
@@ -249,11 +255,13 @@ def phase_1():
     eq(0, d.stop(), "N1b: exit status")
     for rid in ("REF-NN-YOUTH", "REF-NN-BARROW", "REF-NN-PENRITH", "REF-NN-APPLEBY"):
         r = row(rid, "case_allocated")
-        eq(("sent", 2), (r["state"], r["attempts"]), "N1b: %s sent on its second try" % rid)
+        tries = ATTEMPTS.get(rid, 1)
+        eq(("sent", tries + 1), (r["state"], r["attempts"]),
+           "N1b: %s sent on the try after N1's" % rid)
         n = len(requests_for(r["recipient"]))
         # libcurl itself sends a request again, once, when the connection it reused turns
-        # out dead (as the dropped ones do): two attempts of ours, maybe more requests
-        check(n == 2 or (rid == "REF-NN-APPLEBY" and 2 <= n <= 4),
+        # out dead (as the dropped ones do): our attempts, maybe one more request each
+        check(n == 2 or (rid == "REF-NN-APPLEBY" and tries + 1 <= n <= 2 * tries + 2),
               "N1b: Notify saw %d requests for %s" % (n, rid))
     eq(1, len(requests_for("tfh-eden@example.org")), "N1b: the 400 was never retried")
     eq(("failed", 1), (row("REF-NN-EDEN", "case_allocated")["state"],
