@@ -121,7 +121,8 @@ struct kafka {
     uint64_t done_total;
     bool hold; /* the owner's hold (kafka_hold) */
     bool paused, stopping, closing, closed, detached, fatal;
-    bool cooperative; /* the rebalance protocol in use, seen at the first rebalance */
+    bool cooperative;   /* the rebalance protocol in use, seen at the first rebalance */
+    bool ever_assigned; /* an assignment has been received (see kafka_free) */
     uint64_t consumed, stored, pauses, rebalances;
 
     /* From the latest statistics of each client: some broker connected (UP). */
@@ -612,6 +613,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     k->rebalances++;
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        k->ever_assigned = true;
         for (int i = 0; i < parts->cnt; i++) {
             struct kpart *kp = kpart_get(k, parts->elems[i].topic, parts->elems[i].partition);
             if (kp == NULL) {
@@ -1396,6 +1398,9 @@ static void unwatch(rd_kafka_queue_t *q, struct event **ev, int p[2])
     p[0] = p[1] = -1;
 }
 
+/* A consumer kafka_free leaves to the process's exit (see there), still referenced. */
+static rd_kafka_t *left_to_exit;
+
 void kafka_free(struct kafka *k)
 {
     if (k == NULL)
@@ -1415,9 +1420,20 @@ void kafka_free(struct kafka *k)
             rd_kafka_queue_destroy(k->cq);
         if (k->mq)
             rd_kafka_queue_destroy(k->mq);
-        /* Closed already when stopping gracefully; otherwise do not block on the group:
-         * what was not committed is consumed again. */
-        rd_kafka_destroy_flags(k->consumer, k->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        /* librdkafka before 2.3.0 (Debian has 2.0.2) asserts when a cooperative-sticky
+         * consumer is destroyed after its group chose the assignor and before the first
+         * assignment arrived (librdkafka issue 4312): a daemon stopped while joining
+         * aborted after "stopped". Such a consumer holds no partition and no offset, so
+         * it is left to the process's exit, still referenced. */
+        if (!k->ever_assigned) {
+            log_debug("kafka consumer left to the process exit (stopped before its first "
+                      "assignment)");
+            left_to_exit = k->consumer;
+        } else
+            /* Closed already when stopping gracefully; otherwise do not block on the
+             * group: what was not committed is consumed again. */
+            rd_kafka_destroy_flags(k->consumer,
+                                   k->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     }
     if (k->producer != NULL) {
         if (k->pq)
