@@ -290,21 +290,7 @@ static int cmd_latency(char **a)
     /* only decisions made from now on: a new group reading from the end */
     rd_kafka_t *c = client(RD_KAFKA_CONSUMER, a[0], group, "latest");
     subscribe(c, a[2]);
-    /* wait until the decisions consumer has its partitions, so nothing is missed */
-    double t_wait = mono_s() + 30;
-    rd_kafka_topic_partition_list_t *asg = NULL;
-    while (mono_s() < t_wait) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
-        if (m)
-            rd_kafka_message_destroy(m);
-        if (rd_kafka_assignment(c, &asg) == 0 && asg->cnt > 0)
-            break;
-        if (asg)
-            rd_kafka_topic_partition_list_destroy(asg);
-        asg = NULL;
-    }
-    if (asg)
-        rd_kafka_topic_partition_list_destroy(asg);
+    /* the decisions consumer has its partitions and their ends: nothing is missed */
     producer_warm(p, a[1]);
     consumer_wait_position(c);
     uint64_t produced = 0, matched = 0;
@@ -369,18 +355,6 @@ static int cmd_kafkalat(char **a)
     snprintf(group, sizeof group, "bench-kafkalat-%ld", (long)time(NULL));
     rd_kafka_t *c = client(RD_KAFKA_CONSUMER, a[0], group, "latest");
     subscribe(c, a[1]);
-    rd_kafka_topic_partition_list_t *asg = NULL;
-    for (double w = mono_s() + 30; mono_s() < w;) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
-        if (m)
-            rd_kafka_message_destroy(m);
-        if (rd_kafka_assignment(c, &asg) == 0 && asg->cnt > 0)
-            break;
-        rd_kafka_topic_partition_list_destroy(asg);
-        asg = NULL;
-    }
-    if (asg)
-        rd_kafka_topic_partition_list_destroy(asg);
     producer_warm(p, a[1]);
     consumer_wait_position(c);
     uint64_t produced = 0;
