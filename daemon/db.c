@@ -567,6 +567,7 @@ static void conn_established(struct db *db)
      * pessimistic estimate costs far more than the statement itself */
     if (db_round_addv(&db->check, migrations_version_sql, 0, NULL) < 0 ||
         db_round_addv(&db->check, "SET jit = off", 0, NULL) < 0 ||
+        (db->opt.session_sql && db_round_addv(&db->check, db->opt.session_sql, 0, NULL) < 0) ||
         send_round(db, &db->check, check_done, db) != 0)
         conn_drop(db, "connection lost");
 }

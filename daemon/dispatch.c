@@ -42,10 +42,15 @@ static const char *const SQL_CLAIM =
     " coalesce(n.referral_id, ''), (extract(epoch FROM n.not_before) * 1000)::int8";
 
 /* When the channel's next queued row falls due (after the claim above): the dispatcher
- * wakes then, so a row goes at its not_before, not up to a poll later. $1 channel, $2 now */
+ * wakes then, so a row goes at its not_before, not up to a poll later. Red and not red
+ * apart, so each is the first row of its range of the claim index (min() over both read
+ * every due row of the channel: 5 ms a call with a backlog). $1 channel, $2 now */
 static const char *const SQL_NEXT_DUE =
-    "SELECT (extract(epoch FROM min(not_before)) * 1000)::int8 FROM notifications"
-    " WHERE channel = $1 AND state = 'queued' AND not_before > $2::timestamptz";
+    "SELECT (extract(epoch FROM least("
+    "(SELECT not_before FROM notifications WHERE channel = $1 AND red AND state = 'queued'"
+    " AND not_before > $2::timestamptz ORDER BY not_before LIMIT 1),"
+    " (SELECT not_before FROM notifications WHERE channel = $1 AND NOT red AND state = 'queued'"
+    " AND not_before > $2::timestamptz ORDER BY not_before LIMIT 1))) * 1000)::int8";
 
 /* $1 id, $2 claim, $3 provider, $4 provider_ref, $5 now */
 static const char *const SQL_MARK_SENT =
@@ -1137,6 +1142,11 @@ int dispatch_open(const struct dispatch_options *opt, struct dispatch **out, boo
         .password = opt->cfg->database.password,
         .name = "frontdoord-dispatch",
         .skip_schema_check = opt->skip_schema_check,
+        /* Every claim and scan here has an index in its ORDER BY's order and a LIMIT: read
+         * it in order and stop. Statistics taken while the rows were mostly sent estimate a
+         * backlog of thousands as 2 rows, and the planner then sorted the whole backlog on
+         * every claim (bench: 31,000 rows, 80 ms a claim, a third of PostgreSQL's time). */
+        .session_sql = "SET enable_sort = off",
     };
     struct db_callbacks cb = {.on_up = on_up, .on_down = on_down, .on_fatal = on_fatal, .arg = d};
     if (db_open(opt->base, &dbo, &cb, &d->db, err, errlen) != 0) {

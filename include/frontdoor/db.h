@@ -108,6 +108,9 @@ struct db_options {
     int backoff_max_ms;     /* cap (default 30000) */
     int connect_timeout_ms; /* a connection attempt taking longer is abandoned (10000) */
     bool skip_schema_check; /* tests only */
+    /* or NULL: run on every new connection after the schema check (e.g. a planner
+     * setting); not copied, must outlive the db */
+    const char *session_sql;
 };
 
 /* Create the connection and start connecting at once. Returns 0 and *out (owned by the
