@@ -92,7 +92,7 @@ static const struct key_spec keys[] = {
     {"database", "conninfo", K_STRING, OFF(database.conninfo), "", 0, 0},
     {"database", "password_file", K_SECRET, OFF(database.password), NULL, 0, 0},
     {"database", "batch_max", K_INT, OFF(database.batch_max), "500", 1, 100000},
-    {"database", "connections", K_INT, OFF(database.connections), "2", 1, 16},
+    {"database", "connections", K_INT, OFF(database.connections), "3", 1, 16},
     {"email", "provider", K_PROVIDER, OFF(email.provider), "file", 0, 0},
     {"email", "spool_dir", K_PATH, OFF(email.spool_dir), "spool/email", 0, 0},
     {"email", "notify_url", K_STRING, OFF(email.notify_url),
