@@ -47,7 +47,8 @@ void outbox_poke(struct outbox *ob);
 
 struct outbox_stats {
     uint64_t published; /* acknowledged and marked */
-    long depth;         /* unpublished rows at the last look less those since published,
+    long depth;         /* unpublished rows at the last count (at every look when few
+                           wait, else at most a second apart) less those since published,
                            -1 before the first look */
     uint64_t looks;     /* looks at the table so far: one begun after a moment has seen
                            every row committed before it */
