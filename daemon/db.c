@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
-#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
@@ -352,9 +351,13 @@ static void flush_out(struct db *db)
         want_write(db);
 }
 
-/* The results complete so far, to their rounds. */
-static void take_results(struct db *db)
+/* Read every result available and hand out the rounds they finish. */
+static void read_results(struct db *db)
 {
+    if (!PQconsumeInput(db->conn)) {
+        conn_drop(db, "connection lost");
+        return;
+    }
     while (db->head != NULL) {
         if (PQisBusy(db->conn))
             break;
@@ -394,33 +397,7 @@ static void take_results(struct db *db)
             snprintf(r->constraint, sizeof r->constraint, "%s", cons ? cons : "");
         }
     }
-}
-
-/* Whether the socket holds bytes not read yet. */
-static bool input_waiting(struct db *db)
-{
-    int n = 0;
-    return ioctl(PQsocket(db->conn), FIONREAD, &n) == 0 && n > 0;
-}
-
-/* libpq reads at most about its 16 KB input buffer a call while a result's rows arrive, so
- * one readable event took one slice of a large result (the outbox's 500 decisions, a
- * batch's cases) and the rest waited a loop turn each, behind every other callback: a
- * 500-row read took up to 1.6 s. Reading on while bytes wait (up to 256 slices, about
- * 4 MB, so other connections get their turn) takes a result in one go. */
-static void read_results(struct db *db)
-{
-    for (int slice = 0; slice < 256; slice++) {
-        if (!PQconsumeInput(db->conn)) {
-            conn_drop(db, "connection lost");
-            return;
-        }
-        take_results(db);
-        if (db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD || db->head == NULL ||
-            !input_waiting(db))
-            break;
-    }
-    if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_BAD)
+    if (PQstatus(db->conn) == CONNECTION_BAD)
         conn_drop(db, "connection lost");
 }
 
