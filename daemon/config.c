@@ -60,6 +60,7 @@ enum key_kind {
     K_PROVIDER, /* file | smtp | notify */
     K_LOGLEVEL,
     K_LOGFORMAT,
+    K_BOOL, /* true | false */
 };
 
 struct key_spec {
@@ -93,6 +94,7 @@ static const struct key_spec keys[] = {
     {"database", "password_file", K_SECRET, OFF(database.password), NULL, 0, 0},
     {"database", "batch_max", K_INT, OFF(database.batch_max), "500", 1, 100000},
     {"database", "connections", K_INT, OFF(database.connections), "3", 1, 16},
+    {"database", "prepared_statements", K_BOOL, OFF(database.prepared_statements), "true", 0, 0},
     {"email", "provider", K_PROVIDER, OFF(email.provider), "file", 0, 0},
     {"email", "spool_dir", K_PATH, OFF(email.spool_dir), "spool/email", 0, 0},
     {"email", "notify_url", K_STRING, OFF(email.notify_url),
@@ -321,6 +323,13 @@ static int set_value(struct parse_state *st, const struct key_spec *k, const cha
         *(int *)field = l;
         return 0;
     }
+    case K_BOOL:
+        if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0)
+            *(bool *)field = value[0] == 't';
+        else
+            err_add(st->errs, st->file, st->line, "%s.%s must be true or false", k->section,
+                    k->name);
+        return 0;
     case K_LOGFORMAT:
         if (strcmp(value, "logfmt") == 0)
             *(enum log_format_kind *)field = LOG_FORMAT_LOGFMT;
@@ -620,6 +629,9 @@ int config_diff(const struct config *a, const struct config *b,
             break;
         case K_LOGFORMAT:
             differs = *(const enum log_format_kind *)fa != *(const enum log_format_kind *)fb;
+            break;
+        case K_BOOL:
+            differs = *(const bool *)fa != *(const bool *)fb;
             break;
         case K_INT:
         case K_LOGLEVEL:

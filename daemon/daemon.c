@@ -720,7 +720,8 @@ int daemon_run(struct config *cfg)
     }
     struct db_options mo = {.conninfo = cfg->database.conninfo,
                             .password = cfg->database.password,
-                            .name = "frontdoord-metrics"};
+                            .name = "frontdoord-metrics",
+                            .prepare = cfg->database.prepared_statements};
     struct db_callbacks mcb = {
         .on_up = on_mdb_up, .on_down = on_mdb_down, .on_fatal = on_mdb_fatal, .arg = &d};
     if ((d.mround = db_round_new()) == NULL ||

@@ -312,6 +312,7 @@ int outbox_open(const struct outbox_options *opt, struct outbox **out, char *err
         .conninfo = opt->cfg->database.conninfo,
         .password = opt->cfg->database.password,
         .name = "frontdoord-outbox",
+        .prepare = opt->cfg->database.prepared_statements,
         .skip_schema_check = opt->skip_schema_check,
     };
     struct db_callbacks cb = {.on_up = on_up, .on_down = on_down, .on_fatal = on_fatal, .arg = ob};

@@ -1615,6 +1615,7 @@ int casestore_open(const struct casestore_options *opt, struct casestore **out, 
         .conninfo = opt->cfg->database.conninfo,
         .password = opt->cfg->database.password,
         .name = "frontdoord-casestore",
+        .prepare = opt->cfg->database.prepared_statements,
         .skip_schema_check = opt->skip_schema_check,
     };
     struct db_callbacks cb = {.on_up = db_up, .on_down = db_down, .on_fatal = db_fatal, .arg = cs};

@@ -112,6 +112,10 @@ static const struct {
      ":4: email.timeout_seconds must be a whole number from 1 to 600"},
     {"[kafka]\nbrokers = embedded\n[sms]\nmax_in_flight = 0\n",
      ":4: sms.max_in_flight must be a whole number from 1 to 1000"},
+    {"[kafka]\nbrokers = embedded\n[database]\nprepared_statements = yes\n",
+     ":4: database.prepared_statements must be true or false"},
+    {"[kafka]\nbrokers = embedded\n[database]\nprepared_statements = True\n",
+     ":4: database.prepared_statements must be true or false"},
 };
 
 START_TEST(test_table)
@@ -169,6 +173,8 @@ START_TEST(test_defaults)
     ck_assert_int_eq(cfg->log.level, LOG_INFO);
     ck_assert_int_eq(cfg->log.format, LOG_FORMAT_LOGFMT);
     ck_assert_ptr_null(cfg->database.password);
+    ck_assert_int_eq(cfg->database.connections, 3);
+    ck_assert(cfg->database.prepared_statements);
     config_free(cfg);
     free(path);
 }
@@ -475,6 +481,11 @@ static const struct {
      "sms.provider sms.notify_api_key_file sms.notify_template.*"},
     {"[kafka]\nbrokers = embedded\n[database]\nbatch_max = 5\n",
      "[kafka]\nbrokers = embedded\n[database]\nbatch_max = 6\n", "database.batch_max"},
+    {"[kafka]\nbrokers = embedded\n",
+     "[kafka]\nbrokers = embedded\n[database]\nprepared_statements = false\n",
+     "database.prepared_statements"},
+    {"[kafka]\nbrokers = embedded\n[database]\nprepared_statements = true\n",
+     "[kafka]\nbrokers = embedded\n", ""},
 };
 
 static void collect(void *arg, const char *name)

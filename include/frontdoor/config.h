@@ -61,9 +61,10 @@ struct config {
 
     struct {
         char *conninfo;
-        char *password;  /* secret from password_file, or NULL */
-        int batch_max;   /* events per transaction at most */
-        int connections; /* case-store pipelines, each with its own connection */
+        char *password;           /* secret from password_file, or NULL */
+        int batch_max;            /* events per transaction at most */
+        int connections;          /* case-store pipelines, each with its own connection */
+        bool prepared_statements; /* parse each statement once per connection */
     } database;
 
     struct channel_config email;

@@ -2,7 +2,9 @@
  *
  * libpq runs non-blocking in pipeline mode: the connection is opened with
  * PQconnectStartParams/PQconnectPoll on PQsocket(), statements are queued with
- * PQsendQueryParams and flushed on write readiness, results are read on read readiness.
+ * PQsendQueryParams (or, with db_options.prepare, parsed once with PQsendPrepare and run
+ * with PQsendQueryPrepared) and flushed on write readiness, results are read on read
+ * readiness.
  * Nothing here blocks, so it is safe in any callback of the loop.
  *
  * Work is sent as rounds: a list of statements followed by one pipeline Sync, answered
@@ -111,6 +113,10 @@ struct db_options {
     /* or NULL: run on every new connection after the schema check (e.g. a planner
      * setting); not copied, must outlive the db */
     const char *session_sql;
+    /* parse each distinct statement once per connection (a named prepared statement) and
+     * run it by name from then on; off behind a pooler that does not keep them (PgBouncer
+     * in transaction mode before 1.21) */
+    bool prepare;
 };
 
 /* Create the connection and start connecting at once. Returns 0 and *out (owned by the
