@@ -40,7 +40,9 @@ struct rb {
 
 static void rb_mem(struct rb *b, const char *p, size_t len)
 {
-    if (b->n + len >= ROUTE_REASON_MAX)
+    if (b->n >= ROUTE_REASON_MAX - 1)
+        return; /* full (written so GCC's -O2 overread check sees len cannot wrap) */
+    if (len > ROUTE_REASON_MAX - 1 - b->n)
         len = ROUTE_REASON_MAX - 1 - b->n;
     memcpy(b->s + b->n, p, len);
     b->n += len;
