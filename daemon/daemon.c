@@ -25,6 +25,7 @@
 #include "frontdoor/kafka.h"
 #include "frontdoor/log.h"
 #include "frontdoor/metrics.h"
+#include "frontdoor/mono.h"
 #include "frontdoor/notify_plan.h"
 #include "frontdoor/notify_store.h"
 #include "frontdoor/outbox.h"
@@ -74,11 +75,10 @@ struct daemon {
     char status[256];
 };
 
+/* seconds, for the stop's deadlines */
 static double mono_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)mono_now_us() / 1e6;
 }
 
 static const char *num(char *buf, size_t len, long long v)
@@ -306,13 +306,6 @@ static void warn_not_reloaded(void *arg, const char *name)
     log_warn("setting changed; it takes effect at the next start", "key", name);
 }
 
-static uint64_t mono_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void reload(struct daemon *d)
 {
     char *errs = malloc(ERRS_LEN);
@@ -320,7 +313,7 @@ static void reload(struct daemon *d)
     struct policy *np = NULL;
     /* MONOTONIC_USEC: systemd's Type=notify-reload (253+) wants it with RELOADING=1. */
     if (d->notified_ready)
-        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, mono_usec());
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, (uint64_t)mono_now_us());
     log_info("reloading", "config", d->cfg->path);
     if (errs == NULL) {
         log_error("reload refused", "problem", "out of memory");

@@ -12,6 +12,7 @@
 #include "frontdoor/log.h"
 #include "frontdoor/metrics.h"
 #include "frontdoor/migrations.h"
+#include "frontdoor/mono.h"
 
 /* ---------------------------------------------------------------- rounds */
 
@@ -35,7 +36,7 @@ struct db_round {
     int failed;  /* index of the first failed statement, or -1 */
     char sqlstate[6];
     char constraint[64];
-    struct timespec sent_at;
+    int64_t sent_us; /* mono_now_us() */
     double elapsed_ms;
     db_round_fn cb;
     void *cb_arg;
@@ -259,13 +260,6 @@ int db_backoff_ms(int attempt, int initial_ms, int max_ms, double rnd)
     return (int)(d / 2 + d / 2 * rnd);
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
 void db_log_error(const char *what, const struct db_round *r, enum db_status st)
 {
     if (st == DB_ERROR) {
@@ -399,7 +393,7 @@ static void read_results(struct db *db)
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(res);
-            r->elapsed_ms = now_ms() - (r->sent_at.tv_sec * 1000.0 + r->sent_at.tv_nsec / 1e6);
+            r->elapsed_ms = (double)(mono_now_us() - r->sent_us) / 1000.0;
             metrics_observe_db_rtt(db->name, r->elapsed_ms / 1000.0);
             db->head = r->queue_next;
             if (db->head == NULL)
@@ -486,7 +480,7 @@ static int send_round(struct db *db, struct db_round *r, db_round_fn cb, void *a
         PQclear(r->stmts[i].result);
         r->stmts[i].result = NULL;
     }
-    clock_gettime(CLOCK_MONOTONIC, &r->sent_at);
+    r->sent_us = mono_now_us();
     for (size_t i = 0; i < r->n; i++) {
         struct db_stmt *s = &r->stmts[i];
         s->prep = -1;

@@ -21,6 +21,7 @@
 #include "frontdoor/kafka.h"
 #include "frontdoor/log.h"
 #include "frontdoor/metrics.h"
+#include "frontdoor/mono.h"
 #include "frontdoor/offsets.h"
 
 /* Messages taken from the consumer queue per wake-up before the loop gets a turn. */
@@ -146,9 +147,7 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 
 static time_t now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
+    return (time_t)(mono_now_us() / 1000000);
 }
 
 static const char *num(char *buf, size_t len, long long v)

@@ -8,6 +8,7 @@
 
 #include "frontdoor/db.h"
 #include "frontdoor/log.h"
+#include "frontdoor/mono.h"
 #include "frontdoor/outbox.h"
 
 /* Only the holder of the lock reads rows; the others see none and try again later. The
@@ -56,16 +57,9 @@ struct outbox {
      * for the drain at shutdown) or a second has passed: with a deep backlog the count
      * read every pending row on every full read (29 ms a read, a tenth of PostgreSQL's
      * time in the bench). Between counts, published rows are taken off. */
-    bool round_counts, last_short;
+    bool last_short;
     int64_t counted_at_ms;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void kick(struct outbox *ob)
 {
@@ -184,11 +178,11 @@ static void taken(void *arg, struct db_round *r, enum db_status st)
     }
     PGresult *res = db_round_result(r, 1);
     size_t n = (size_t)PQntuples(res);
-    if (ob->round_counts) {
+    if (db_round_count(r) == 3) { /* the round counted the pending rows too */
         PGresult *depth = db_round_result(r, 2);
         if (PQntuples(depth) == 1)
             ob->depth = strtol(PQgetvalue(depth, 0, 0), NULL, 10);
-        ob->counted_at_ms = mono_ms();
+        ob->counted_at_ms = mono_now_us() / 1000;
     } else if (ob->depth < (long)n) {
         ob->depth = (long)n; /* at least what this read found */
     }
@@ -248,9 +242,10 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
     snprintf(lim, sizeof lim, "%d", ob->opt.batch);
     const char *p[2] = {key, lim};
     db_round_reset(ob->r);
-    ob->round_counts = ob->last_short || ob->depth < 0 || mono_ms() - ob->counted_at_ms >= 1000;
+    bool count =
+        ob->last_short || ob->depth < 0 || mono_now_us() / 1000 - ob->counted_at_ms >= 1000;
     if (db_round_addv(ob->r, "BEGIN", 0, NULL) < 0 || db_round_addv(ob->r, SQL_TAKE, 2, p) < 0 ||
-        (ob->round_counts && db_round_addv(ob->r, SQL_DEPTH, 0, NULL) < 0))
+        (count && db_round_addv(ob->r, SQL_DEPTH, 0, NULL) < 0))
         return;
     ob->busy = true;
     ob->round_pokes = ob->pokes;
