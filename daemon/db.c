@@ -633,14 +633,17 @@ static void conn_established(struct db *db)
     db->state = CONN_CHECKING;
     db_round_reset(&db->check);
     /* jit off: the daemon's statements are short, and a JIT compile triggered by a
-     * pessimistic estimate costs far more than the statement itself. Generic plans: the
-     * daemon's parameters are arrays and ids whose estimates do not depend on the values,
-     * so a plan made once serves every batch (left to itself PostgreSQL kept planning the
-     * case read and the claim afresh every time, 0.5-0.8 ms each). */
+     * pessimistic estimate costs far more than the statement itself. Prepared statements
+     * are planned as the caller chose (db_options.generic_plans), never by PostgreSQL's
+     * guess after five runs: a generic plan is made once, with the table's size at that
+     * moment. */
     if (db_round_addv(&db->check, migrations_version_sql, 0, NULL) < 0 ||
         db_round_addv(&db->check, "SET jit = off", 0, NULL) < 0 ||
         (db->opt.prepare &&
-         db_round_addv(&db->check, "SET plan_cache_mode = force_generic_plan", 0, NULL) < 0) ||
+         db_round_addv(&db->check,
+                       db->opt.generic_plans ? "SET plan_cache_mode = force_generic_plan"
+                                             : "SET plan_cache_mode = force_custom_plan",
+                       0, NULL) < 0) ||
         (db->opt.session_sql && db_round_addv(&db->check, db->opt.session_sql, 0, NULL) < 0) ||
         send_round(db, &db->check, check_done, db) != 0)
         conn_drop(db, "connection lost");

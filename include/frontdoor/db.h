@@ -117,6 +117,12 @@ struct db_options {
      * run it by name from then on; off behind a pooler that does not keep them (PgBouncer
      * in transaction mode before 1.21) */
     bool prepare;
+    /* with prepare: plan each statement once (plan_cache_mode = force_generic_plan) rather
+     * than at every run (force_custom_plan). Only for statements whose best plan does not
+     * depend on the tables' sizes: a generic plan made while a table was nearly empty
+     * keeps its sequential scans as the table grows (the dispatcher's claim read every
+     * notification row that way: 40-100 ms a claim). */
+    bool generic_plans;
 };
 
 /* Create the connection and start connecting at once. Returns 0 and *out (owned by the
