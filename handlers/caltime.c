@@ -74,6 +74,19 @@ int64_t caltime_days_from_civil(struct civil_date d)
 struct civil_date caltime_civil_from_days(int64_t days)
 {
     int64_t z = days + 719468;
+    if (z >= 0 && z <= INT32_MAX) {
+        /* The same in 32-bit unsigned arithmetic, every date from 0000-03-01 on: routing
+         * takes one a referral, and 64-bit divisions made it half of deriving the facts. */
+        uint32_t era = (uint32_t)z / 146097;
+        uint32_t doe = (uint32_t)z - era * 146097;
+        uint32_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        uint32_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        uint32_t mp = (5 * doy + 2) / 153;
+        int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+        int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+        struct civil_date out = {(int)(yoe + era * 400 + (m <= 2)), m, d};
+        return out;
+    }
     int64_t era = floor_div(z, 146097);
     int64_t doe = z - era * 146097;                                      /* [0, 146096] */
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
@@ -297,7 +310,19 @@ struct tzone {
     bool footer_dst;    /* ... and it has summer time rules */
     int32_t std_off, dst_off;
     struct tzrule start, end; /* into and out of summer time */
+    /* For a lookup without a search (routing takes one a referral): bucket k covers
+     * the 2^TZ_BUCKET_SHIFT seconds from idx_base + k * 2^TZ_BUCKET_SHIFT, and idx[k] is
+     * the last transition at or before its start. Built at load; read-only after. */
+    int64_t idx_base;
+    size_t n_idx;
+    uint32_t *idx;
 };
+
+/* 2^21 s, about 24 days: a bucket holds at most a transition or two in real zones, and
+ * 1900-2037 takes about 2,100 buckets (8 KiB). */
+#define TZ_BUCKET_SHIFT 21
+#define TZ_IDX_MAX      (1u << 16)
+#define TZ_IDX_FROM_S   INT64_C(-2208988800) /* 1900-01-01: older instants search */
 
 /* The day number of a rule's date in year y. */
 static int64_t rule_day(int64_t y, const struct tzrule *r)
@@ -338,6 +363,15 @@ int32_t caltime_utc_offset(const struct tzone *z, int64_t utc_s)
         return z->off_before;
     if (t >= z->trans[n - 1])
         return z->has_footer && t > z->trans[n - 1] ? footer_offset(z, t) : z->off_after[n - 1];
+    if (t >= z->idx_base && z->n_idx > 0) {
+        uint64_t k = (uint64_t)(t - z->idx_base) >> TZ_BUCKET_SHIFT;
+        if (k < z->n_idx) {
+            size_t i = z->idx[k];        /* trans[i] <= the bucket's start <= t */
+            while (z->trans[i + 1] <= t) /* t < trans[n - 1]: stops there at the latest */
+                i++;
+            return z->off_after[i];
+        }
+    }
     /* trans[lo] <= t < trans[hi] */
     size_t lo = 0, hi = n - 1;
     while (hi - lo > 1) {
@@ -348,6 +382,12 @@ int32_t caltime_utc_offset(const struct tzone *z, int64_t utc_s)
             hi = mid;
     }
     return z->off_after[lo];
+}
+
+int64_t caltime_local_day(const struct tzone *z, int64_t utc_s)
+{
+    int64_t t = clamp_s(utc_s);
+    return floor_div(t + caltime_utc_offset(z, t), SECS_PER_DAY);
 }
 
 struct civil_date caltime_local_date(const struct tzone *z, int64_t utc_s, int *sec_of_day)
@@ -710,6 +750,34 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *a, co
         snprintf(err, errlen, fmt, a, b);
 }
 
+/* The bucket index of caltime_utc_offset(), over [max(first transition, 1900), last
+ * transition), at most TZ_IDX_MAX buckets (later instants search). False on ENOMEM. */
+static bool build_zone_index(struct tzone *z)
+{
+    if (z->n < 2)
+        return true;
+    int64_t base = z->trans[0] > TZ_IDX_FROM_S ? z->trans[0] : TZ_IDX_FROM_S;
+    if (base >= z->trans[z->n - 1])
+        return true;
+    uint64_t span = (uint64_t)(z->trans[z->n - 1] - base);
+    uint64_t n_idx = (span >> TZ_BUCKET_SHIFT) + 1;
+    if (n_idx > TZ_IDX_MAX)
+        n_idx = TZ_IDX_MAX;
+    z->idx = malloc(sizeof *z->idx * n_idx);
+    if (z->idx == NULL)
+        return false;
+    size_t i = 0;
+    for (uint64_t k = 0; k < n_idx; k++) {
+        int64_t start = base + (int64_t)(k << TZ_BUCKET_SHIFT);
+        while (i + 1 < z->n && z->trans[i + 1] <= start)
+            i++;
+        z->idx[k] = (uint32_t)i;
+    }
+    z->idx_base = base;
+    z->n_idx = (size_t)n_idx;
+    return true;
+}
+
 int caltime_load_zone(const char *name, struct tzone **out, char *err, size_t errlen)
 {
     if (out == NULL)
@@ -746,6 +814,8 @@ int caltime_load_zone(const char *name, struct tzone **out, char *err, size_t er
     }
     const char *perr = parse_tzif(buf, len, z);
     free(buf);
+    if (perr == NULL && !build_zone_index(z))
+        perr = strerror(ENOMEM);
     if (perr != NULL) {
         set_err(err, errlen, "time zone \"%s\": %s", name, perr);
         caltime_free_zone(z);
@@ -759,6 +829,7 @@ void caltime_free_zone(struct tzone *z)
 {
     if (z == NULL)
         return;
+    free(z->idx);
     free(z->trans);
     free(z->off_after);
     free(z);

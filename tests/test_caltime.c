@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "frontdoor/caltime.h"
@@ -363,6 +364,9 @@ START_TEST(london_local_date_table)
                       d.day == local_date_cases[_i].date.day,
                   "%s: got %d-%d-%d", local_date_cases[_i].when, d.year, d.month, d.day);
     ck_assert_int_eq(sod, local_date_cases[_i].sec_of_day);
+    /* the day number alone: the same day */
+    ck_assert_int_eq(caltime_local_day(z, local_date_cases[_i].utc_s),
+                     caltime_days_from_civil(local_date_cases[_i].date));
     caltime_free_zone(z);
 }
 END_TEST
@@ -766,6 +770,55 @@ START_TEST(truncated_london)
 }
 END_TEST
 
+/* The zone files against glibc reading the same files (TZ=name): the offset at every
+ * day from 1900 to 2040, and at every change there, found by bisecting glibc's answers,
+ * the same second each side. Covers the bucket index and the footer after 2037, in zones
+ * with half-hour summer time, a skipped day, and summer time switched on and off. */
+static const char *const glibc_zones[] = {
+    "Europe/London", "America/New_York",  "Australia/Lord_Howe", "Pacific/Apia",
+    "Asia/Kolkata",  "America/Sao_Paulo", "Africa/Casablanca",   "Europe/Dublin",
+};
+
+static long glibc_offset(int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    ck_assert_ptr_nonnull(localtime_r(&tt, &tm));
+    return tm.tm_gmtoff;
+}
+
+START_TEST(zone_matches_glibc)
+{
+    const char *name = glibc_zones[_i];
+    char err[256];
+    struct tzone *z = NULL;
+    ck_assert_msg(caltime_load_zone(name, &z, err, sizeof err) == 0, "%s: %s", name, err);
+    ck_assert_int_eq(setenv("TZ", name, 1), 0);
+    tzset();
+    const int64_t from = INT64_C(-2208988800), to = INT64_C(2208988800); /* 1900 - 2040 */
+    int changes = 0;
+    for (int64_t t = from; t < to; t += 86400) {
+        long g0 = glibc_offset(t);
+        ck_assert_msg(caltime_utc_offset(z, t) == g0, "%s at %lld: got %d, glibc %ld", name,
+                      (long long)t, (int)caltime_utc_offset(z, t), g0);
+        if (glibc_offset(t + 86400) == g0)
+            continue;
+        int64_t lo = t, hi = t + 86400; /* glibc: g0 at lo, another offset at hi */
+        while (hi - lo > 1) {
+            int64_t mid = lo + (hi - lo) / 2;
+            *(glibc_offset(mid) == g0 ? &lo : &hi) = mid;
+        }
+        ck_assert_msg(
+            caltime_utc_offset(z, lo) == g0 && caltime_utc_offset(z, hi) == glibc_offset(hi),
+            "%s: change at %lld: got %d then %d, glibc %ld then %ld", name, (long long)hi,
+            (int)caltime_utc_offset(z, lo), (int)caltime_utc_offset(z, hi), g0, glibc_offset(hi));
+        changes++;
+    }
+    ck_assert_msg(changes > 0, "%s: no change found", name);
+    caltime_free_zone(z);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ working calendar */
 
 /* England and Wales bank holidays 2026-2027 (directory.json). */
@@ -903,6 +956,7 @@ static Suite *caltime_suite(void)
         {"tzif", tzif_table, (int)N_ELEMS(table_cases)},
         {"broken_tzif", broken_tzif_table, (int)N_ELEMS(broken_cases)},
         {"truncated_london", truncated_london, 0},
+        {"zone_matches_glibc", zone_matches_glibc, (int)N_ELEMS(glibc_zones)},
         {"nth_working_day", nth_working_day_table, (int)N_ELEMS(nth_cases)},
         {"is_working_day", is_working_day_table, (int)N_ELEMS(working_day_cases)},
         {"calendar_edges", calendar_edges, 0},

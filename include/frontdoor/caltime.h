@@ -54,6 +54,10 @@ void caltime_free_zone(struct tzone *z);
 /* Offset from UTC in seconds (east positive) in force at utc_s. */
 int32_t caltime_utc_offset(const struct tzone *z, int64_t utc_s);
 
+/* The local day number (days since 1970-01-01) of a UTC instant: caltime_local_date()
+ * without the civil date, for code that only counts or compares days. */
+int64_t caltime_local_day(const struct tzone *z, int64_t utc_s);
+
 /* The local date and the local second of the day (0-86399) at utc_s. */
 struct civil_date caltime_local_date(const struct tzone *z, int64_t utc_s, int *sec_of_day);
 
