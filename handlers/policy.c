@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "frontdoor/policy.h"
+#include "frontdoor/route.h"
 #include "frontdoor/template.h"
 
 int policy_load_files(const char *rules_path, const char *directory_path, struct policy **out,
@@ -35,6 +36,12 @@ int policy_load_files(const char *rules_path, const char *directory_path, struct
     }
     p->directory = dir;
     p->rules = rules;
+    if (route_build_due_table(p) != 0) {
+        policy_free(p);
+        if (errs && errs_len)
+            snprintf(errs, errs_len, "out of memory\n");
+        return -1;
+    }
     *out = p;
     return 0;
 }
@@ -80,6 +87,7 @@ void policy_free(struct policy *p)
     directory_free(p->directory);
     rules_free(p->rules);
     template_free_set(p->templates);
+    route_free_due_table(p->due_table);
     free(p);
 }
 

@@ -6,6 +6,7 @@
  * built from ids, codes and fixed words only, never from the referral's free text,
  * names, contacts, dates of birth or postcodes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frontdoor/route.h"
@@ -203,8 +204,7 @@ void route_derive_facts(const struct policy *p, const struct event *ev, bool con
     const struct event_referral *x = &ev->ref; /* picked out by event_parse */
     memset(f, 0, sizeof *f);
     f->occurred_at_s = floor_div(ev->occurred_at_ms, 1000);
-    struct civil_date received = caltime_local_date(dir->calendar.zone, f->occurred_at_s, NULL);
-    f->received_day = caltime_days_from_civil(received);
+    f->received_day = caltime_local_day(dir->calendar.zone, f->occurred_at_s);
 
     f->immediate_risk = x->immediate_risk;
     f->consent = consent_override || x->early_help;
@@ -289,7 +289,7 @@ void route_derive_facts(const struct policy *p, const struct event *ev, bool con
             f->problems |= PROBLEM_DOB_AFTER_RECEIVED;
         } else {
             f->has_age = true;
-            f->age = caltime_age_years(x->dob, received);
+            f->age = caltime_age_years(x->dob, caltime_civil_from_days(f->received_day));
         }
     }
 
@@ -324,7 +324,35 @@ struct eval {
     const struct route_history *h;
     const char *referral_id;
     const struct history_case *bound; /* the case found by the last history atom */
+    /* The facts the atoms read, laid out once per decision so an atom is a load and a
+     * test (a bit per enum rule_fact): true flags, `known` facts, numbers with a value. */
+    unsigned flags, known, has_num;
+    int num[FACT_DISTRICT + 1];
 };
+
+static void eval_init(struct eval *e, const struct rules *r, const struct route_facts *f,
+                      const struct route_history *h, const char *referral_id)
+{
+    memset(e, 0, sizeof *e);
+    e->r = r;
+    e->f = f;
+    e->h = h;
+    e->referral_id = referral_id;
+    e->flags = (unsigned)f->immediate_risk << FACT_IMMEDIATE_RISK |
+               (unsigned)f->consent << FACT_CONSENT | (unsigned)f->send << FACT_SEND |
+               (unsigned)f->pre_birth << FACT_PRE_BIRTH |
+               (unsigned)(f->problems != 0) << FACT_INCOMPLETE;
+    e->known = (unsigned)(f->locality != NULL) << FACT_LOCALITY |
+               (unsigned)(f->hub != NULL) << FACT_HUB |
+               (unsigned)(f->school != NULL) << FACT_SCHOOL |
+               (unsigned)(f->district[0] != '\0') << FACT_DISTRICT |
+               (unsigned)f->has_age << FACT_AGE | (unsigned)(f->level > 0) << FACT_LEVEL;
+    e->has_num = (unsigned)f->has_age << FACT_AGE | (unsigned)(f->level > 0) << FACT_LEVEL |
+                 1u << FACT_DISTINCT_NEEDS;
+    e->num[FACT_LEVEL] = f->level;
+    e->num[FACT_AGE] = f->age;
+    e->num[FACT_DISTINCT_NEEDS] = f->distinct_needs;
+}
 
 static bool same_str(const char *a, const char *b, size_t blen)
 {
@@ -412,7 +440,6 @@ static bool eval_node(struct eval *e, int n)
 {
     const struct rule_node *nd = &e->r->nodes[n];
     const struct route_facts *f = e->f;
-    int v;
     switch (nd->op) {
     case OP_ALWAYS:
         return true;
@@ -423,44 +450,16 @@ static bool eval_node(struct eval *e, int n)
     case OP_NOT:
         return !eval_node(e, nd->a);
     case OP_FLAG:
-        switch (nd->fact) {
-        case FACT_IMMEDIATE_RISK:
-            return f->immediate_risk;
-        case FACT_CONSENT:
-            return f->consent;
-        case FACT_SEND:
-            return f->send;
-        case FACT_PRE_BIRTH:
-            return f->pre_birth;
-        case FACT_INCOMPLETE:
-            return f->problems != 0;
-        default:
-            return false;
-        }
+        return e->flags >> nd->fact & 1u;
     case OP_KNOWN:
-        switch (nd->fact) {
-        case FACT_LOCALITY:
-            return f->locality != NULL;
-        case FACT_HUB:
-            return f->hub != NULL;
-        case FACT_SCHOOL:
-            return f->school != NULL;
-        case FACT_DISTRICT:
-            return f->district[0] != '\0';
-        case FACT_AGE:
-            return f->has_age;
-        case FACT_LEVEL:
-            return f->level > 0;
-        default:
-            return false;
-        }
+        return e->known >> nd->fact & 1u;
     case OP_CMP:
-        return number_fact(f, nd->fact, &v) && cmp_holds(nd->cmp, v, nd->value);
+        return (e->has_num >> nd->fact & 1u) && cmp_holds(nd->cmp, e->num[nd->fact], nd->value);
     case OP_IN:
-        if (!number_fact(f, nd->fact, &v))
+        if (!(e->has_num >> nd->fact & 1u))
             return false;
         for (int i = 0; i < nd->n_list; i++)
-            if (nd->list[i] == v)
+            if (nd->list[i] == e->num[nd->fact])
                 return true;
         return false;
     case OP_ANY_NEED:
@@ -800,12 +799,21 @@ static void explain_node(struct eval *e, int n, bool value, struct reasons *rs)
 
 /* ---------------------------------------------------------------- decisions */
 
+/* Short ids are copied byte by byte: GCC expands a memcpy whose size it can bound into
+ * `rep movs`, which took longer than the rest of resolving a destination. */
+static void copy_short(char *dst, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[i];
+    dst[n] = '\0';
+}
+
 static bool copy_dest(struct decision *d, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n >= ROUTE_DEST_MAX)
         return false;
-    memcpy(d->destination, s, n + 1);
+    copy_short(d->destination, s, n);
     return true;
 }
 
@@ -837,14 +845,20 @@ static void set_rule_name(struct decision *d, const char *name)
     size_t n = strlen(name);
     if (n >= ROUTE_RULE_MAX)
         n = ROUTE_RULE_MAX - 1;
-    memcpy(d->rule, name, n);
-    d->rule[n] = '\0';
+    copy_short(d->rule, name, n);
 }
 
 static int64_t local_day_of(const struct policy *p, int64_t utc_s)
 {
-    return caltime_days_from_civil(caltime_local_date(p->directory->calendar.zone, utc_s, NULL));
+    return caltime_local_day(p->directory->calendar.zone, utc_s);
 }
+
+struct route_due_table {
+    int64_t first_day; /* local day number of at[0] */
+    size_t n_days;
+    int64_t *at; /* [day * PRIORITY_COUNT + priority]: UTC seconds, or DUE_TABLE_NONE */
+};
+#define DUE_TABLE_NONE INT64_MIN
 
 /* The deadline from an event time and its local day (computed once by the caller). */
 static bool due_from(const struct policy *p, enum priority prio, int64_t base_s, int64_t base_day,
@@ -861,6 +875,12 @@ static bool due_from(const struct policy *p, enum priority prio, int64_t base_s,
         *due_at_s = base_s + (int64_t)ds->amount * 3600;
         return true;
     case DUE_WORKING_DAYS: {
+        const struct route_due_table *t = p->due_table;
+        if (t && base_day >= t->first_day && base_day - t->first_day < (int64_t)t->n_days) {
+            int64_t at = t->at[(size_t)(base_day - t->first_day) * PRIORITY_COUNT + prio];
+            *due_at_s = at;
+            return at != DUE_TABLE_NONE;
+        }
         int64_t day = caltime_nth_working_day_after(cal, base_day, ds->amount);
         if (day < 0)
             return false;
@@ -869,6 +889,46 @@ static bool due_from(const struct policy *p, enum priority prio, int64_t base_s,
     }
     }
     return false;
+}
+
+int route_build_due_table(struct policy *p)
+{
+    const struct work_calendar *cal = &p->directory->calendar;
+    p->due_table = NULL;
+    if (cal->n_holidays == 0)
+        return 0;
+    int64_t first = cal->holidays[0] - 366, last = cal->holidays[cal->n_holidays - 1] + 366;
+    if (last - first > 20 * 366)
+        last = first + 20 * 366; /* a directory with decades of holidays: the rest walk */
+    struct route_due_table *t = calloc(1, sizeof *t);
+    size_t n = (size_t)(last - first + 1);
+    int64_t *at = t ? malloc(sizeof *at * n * PRIORITY_COUNT) : NULL;
+    if (!at) {
+        free(t);
+        return -1;
+    }
+    for (size_t d = 0; d < n; d++) {
+        for (int prio = 0; prio < PRIORITY_COUNT; prio++) {
+            int64_t due;
+            /* a working-day deadline depends on the local day only, not the instant */
+            bool has = p->rules->due[prio].kind == DUE_WORKING_DAYS &&
+                       due_from(p, (enum priority)prio, 0, first + (int64_t)d, &due);
+            at[d * PRIORITY_COUNT + (size_t)prio] = has ? due : DUE_TABLE_NONE;
+        }
+    }
+    t->first_day = first;
+    t->n_days = n;
+    t->at = at;
+    p->due_table = t; /* from here on due_from() reads it */
+    return 0;
+}
+
+void route_free_due_table(struct route_due_table *t)
+{
+    if (t) {
+        free(t->at);
+        free(t);
+    }
 }
 
 bool route_due_at(const struct policy *p, enum priority prio, int64_t occurred_at_s,
@@ -915,10 +975,14 @@ void route_decide_facts(const struct policy *p, const struct route_facts *f,
                         struct decision *out)
 {
     const struct rules *r = p->rules;
-    struct eval e = {r, f, history, referral_id, NULL};
+    struct eval e;
+    eval_init(&e, r, f, history, referral_id);
     out->n_reasons = 0;
     for (size_t i = 0; i < r->n_rules; i++) {
         const struct rule *ru = &r->rules[i];
+        if ((e.flags & ru->need_flags) != ru->need_flags || (e.flags & ru->no_flags) != 0 ||
+            (e.known & ru->need_known) != ru->need_known || (e.known & ru->no_known) != 0)
+            continue; /* a fact it needs is not so: cond cannot hold */
         e.bound = NULL;
         if (!eval_node(&e, ru->cond))
             continue;

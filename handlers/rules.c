@@ -971,6 +971,32 @@ static int bound_history(const struct rules *r, int n)
     return a >= 0 ? a : bound_history(r, nd->b);
 }
 
+/* The flag and `known` atoms that node n (negated when neg) cannot hold without. */
+static void necessary_bits(const struct rules *r, int n, bool neg, struct rule *ru)
+{
+    const struct rule_node *nd = &r->nodes[n];
+    switch (nd->op) {
+    case OP_AND: /* a and b: both; not (a and b): nothing certain */
+    case OP_OR:  /* not (a or b) = not a and not b */
+        if ((nd->op == OP_AND) != neg) {
+            necessary_bits(r, nd->a, neg, ru);
+            necessary_bits(r, nd->b, neg, ru);
+        }
+        return;
+    case OP_NOT:
+        necessary_bits(r, nd->a, !neg, ru);
+        return;
+    case OP_FLAG:
+        *(neg ? &ru->no_flags : &ru->need_flags) |= 1u << nd->fact;
+        return;
+    case OP_KNOWN:
+        *(neg ? &ru->no_known : &ru->need_known) |= 1u << nd->fact;
+        return;
+    default:
+        return;
+    }
+}
+
 static void check_rules(struct parser *p)
 {
     struct rules *r = p->r;
@@ -988,6 +1014,7 @@ static void check_rules(struct parser *p)
             PERR(p, "rule %s has no `send` line", ru->name);
             continue;
         }
+        necessary_bits(r, ru->cond, false, ru);
         bool uses_case = ru->route_from_case || ru->dest.kind == DEST_CASE;
         if (uses_case) {
             if (count_history(r, ru->cond) != 1 ||
@@ -1134,13 +1161,24 @@ void rules_free(struct rules *r)
     free(r);
 }
 
+/* memcmp() for the short codes here: inline, most comparisons end at the first bytes,
+ * and a library call cost more than the rest of the search (every need of every
+ * referral is looked up). */
+static int short_cmp(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+    return 0;
+}
+
 int rules_find_need(const struct rules *r, const char *code, size_t len)
 {
     size_t lo = 0, hi = r->n_codes;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const struct need_code *c = &r->codes[mid];
-        int d = c->len != len ? (c->len < len ? -1 : 1) : memcmp(c->code, code, len);
+        int d = c->len != len ? (c->len < len ? -1 : 1) : short_cmp(c->code, code, len);
         if (d == 0)
             return c->index;
         if (d < 0)

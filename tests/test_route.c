@@ -1159,6 +1159,36 @@ START_TEST(test_case_placement)
 }
 END_TEST
 
+/* The deadline table gives what the calendar walk gives: every priority, for every day
+ * from two years before the directory's first bank holiday to two years after its last
+ * (past both ends of the table), at local midnight, noon and the last second. */
+START_TEST(test_due_table)
+{
+    const struct work_calendar *cal = &P->directory->calendar;
+    ck_assert_ptr_nonnull(P->due_table);
+    ck_assert_uint_gt(cal->n_holidays, 0);
+    struct policy walk = {P->directory, P->rules, NULL, NULL};
+    int64_t from = cal->holidays[0] - 731, to = cal->holidays[cal->n_holidays - 1] + 731;
+    int checked = 0;
+    for (int64_t day = from; day <= to; day++) {
+        static const int secs[] = {0, 43200, 86399};
+        for (size_t k = 0; k < N(secs); k++) {
+            int64_t t = caltime_local_to_utc(cal->zone, caltime_civil_from_days(day), secs[k]);
+            for (int prio = 0; prio < PRIORITY_COUNT; prio++) {
+                int64_t a = -1, b = -1;
+                bool ha = route_due_at(P, (enum priority)prio, t, &a);
+                bool hb = route_due_at(&walk, (enum priority)prio, t, &b);
+                ck_assert_msg(ha == hb && (!ha || a == b),
+                              "day %lld, second %d, priority %d: table %d %lld, walk %d %lld",
+                              (long long)day, secs[k], prio, ha, (long long)a, hb, (long long)b);
+                checked += ha;
+            }
+        }
+    }
+    ck_assert_int_gt(checked, 0);
+}
+END_TEST
+
 static Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -1171,6 +1201,7 @@ static Suite *route_suite(void)
     tcase_add_loop_test(tc, test_case_event_table, 0, N(case_event_cases));
     tcase_add_test(tc, test_policy_check_event);
     tcase_add_test(tc, test_case_placement);
+    tcase_add_test(tc, test_due_table);
     suite_add_tcase(s, tc);
     return s;
 }

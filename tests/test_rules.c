@@ -379,7 +379,7 @@ START_TEST(test_local_changes)
     struct rules *r;
     ck_assert_msg(rules_parse(text, strlen(text), "r.rules", dir, &r, errs, sizeof errs) == 0,
                   "%s: %s", change_cases[_i].name, errs);
-    struct policy p = {dir, r, NULL};
+    struct policy p = {dir, r, NULL, NULL};
     struct event ev;
     struct decision d;
     referral(&ev, change_cases[_i].dob, change_cases[_i].level, change_cases[_i].needs,
@@ -410,6 +410,45 @@ START_TEST(test_no_directory)
 }
 END_TEST
 
+/* What a condition cannot hold without, which routing tests before walking it: only
+ * what `and` (or `not` over `or`) makes certain. */
+#define F(x) (1u << FACT_##x)
+static const struct {
+    const char *when;
+    unsigned need_flags, no_flags, need_known, no_known;
+} necessary_cases[] = {
+    {"always", 0, 0, 0, 0},
+    {"send", F(SEND), 0, 0, 0},
+    {"not send", 0, F(SEND), 0, 0},
+    {"known school and not pre_birth", 0, F(PRE_BIRTH), F(SCHOOL), 0},
+    {"send or known hub", 0, 0, 0, 0},
+    {"not (pre_birth or known hub)", 0, F(PRE_BIRTH), 0, F(HUB)},
+    {"not (consent and known locality)", 0, 0, 0, 0},
+    {"not not incomplete", F(INCOMPLETE), 0, 0, 0},
+    {"level = 3 and known locality and immediate_risk", F(IMMEDIATE_RISK), 0, F(LOCALITY), 0},
+    {"(consent or send) and not known district and age >= 11", 0, 0, 0, F(DISTRICT)},
+};
+#undef F
+
+START_TEST(test_necessary)
+{
+    char text[2048], errs[1024];
+    snprintf(text, sizeof text, HEAD "rule x\n  when %s\n  send signpost to anything-goes\n" TAIL,
+             necessary_cases[_i].when);
+    struct rules *r;
+    ck_assert_msg(rules_parse(text, strlen(text), "r.rules", NULL, &r, errs, sizeof errs) == 0,
+                  "%s: %s", necessary_cases[_i].when, errs);
+    const struct rule *x = &r->rules[0];
+    ck_assert_msg(x->need_flags == necessary_cases[_i].need_flags &&
+                      x->no_flags == necessary_cases[_i].no_flags &&
+                      x->need_known == necessary_cases[_i].need_known &&
+                      x->no_known == necessary_cases[_i].no_known,
+                  "%s: got %#x %#x %#x %#x", necessary_cases[_i].when, x->need_flags, x->no_flags,
+                  x->need_known, x->no_known);
+    rules_free(r);
+}
+END_TEST
+
 static Suite *rules_suite(void)
 {
     Suite *s = suite_create("rules");
@@ -417,6 +456,7 @@ static Suite *rules_suite(void)
     tcase_add_checked_fixture(tc, load_dir, free_dir);
     tcase_add_test(tc, test_shipped_rules);
     tcase_add_test(tc, test_names);
+    tcase_add_loop_test(tc, test_necessary, 0, N(necessary_cases));
     tcase_add_loop_test(tc, test_errors, 0, N(error_cases));
     tcase_add_loop_test(tc, test_local_changes, 0, N(change_cases));
     tcase_add_test(tc, test_no_directory);

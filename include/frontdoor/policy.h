@@ -23,6 +23,9 @@ struct policy {
     struct directory *directory; /* owned */
     struct rules *rules;         /* owned */
     struct templates *templates; /* owned; NULL from policy_load_files() */
+    /* Working-day deadlines by local day, from route_build_due_table(): owned; NULL (a
+     * policy built by hand) means routing works them out each time. */
+    struct route_due_table *due_table;
 };
 
 /* Load cfg->routing.directory and cfg->routing.rules (checked against each other) and

@@ -3,7 +3,8 @@
  * Inputs are a parsed event, the policy (rules and directory) and the case history the
  * caller supplies; there is no clock, no I/O and no allocation, so the daemon, the
  * --explain dry run and the tests all get the same answer for the same inputs, and any
- * number of threads may route at once.
+ * number of threads may route at once. (The deadline table is built when the policy is
+ * loaded, not while routing.)
  */
 #ifndef FRONTDOOR_ROUTE_H
 #define FRONTDOOR_ROUTE_H
@@ -139,6 +140,15 @@ void route_decide_facts(const struct policy *p, const struct route_facts *f,
  * Returns false when there is no deadline. */
 bool route_due_at(const struct policy *p, enum priority prio, int64_t occurred_at_s,
                   int64_t *due_at_s);
+
+/* Working-day deadlines looked up rather than walked through the calendar: for every
+ * local day from a year before the directory's first bank holiday to a year after its
+ * last, and each working-day priority. Sets p->due_table (none without bank holidays);
+ * returns 0, or -1 when out of memory. route_due_at() gives the same answers with or
+ * without it (tests/test_route.c checks every day). */
+struct route_due_table;
+int route_build_due_table(struct policy *p);
+void route_free_due_table(struct route_due_table *t);
 
 /* "YYYY-MM-DDTHH:MM:SSZ" of decision_due_at (buf >= 21 bytes), or NULL when none. */
 const char *route_format_due(const struct decision *d, char *buf);

@@ -144,6 +144,10 @@ struct rule {
     bool has_priority; /* `priority` line; else the route's priority */
     enum priority priority;
     int history_node; /* the history atom that binds `case`, or -1 */
+    /* What cond needs, read from its `and`s (and `not`s over `or`s), a bit per enum
+     * rule_fact: flags that must be true or false, facts that must be known or unknown.
+     * Routing tests these before it walks cond, which most rules then fail. */
+    unsigned need_flags, no_flags, need_known, no_known;
 };
 
 /* `on <event> from [routes] to <route> <destination>`: how a case event moves an
