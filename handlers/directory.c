@@ -284,6 +284,16 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* A district code as a number that sorts as strcmp() does: its bytes, NUL padded (a
+ * code is stored with zeros after it), big end first. Every referral looks one up. */
+static uint64_t district_key(const char code[DIRECTORY_DISTRICT_MAX + 1])
+{
+    uint64_t k = 0;
+    for (int i = 0; i <= DIRECTORY_DISTRICT_MAX; i++)
+        k = k << 8 | (unsigned char)code[i];
+    return k;
+}
+
 /* Add (or complete) a district entry; the same district twice for localities, or twice
  * for hubs, is ambiguous and refused. */
 static void add_district(struct loader *ld, struct directory *dir, size_t *cap, const char *code,
@@ -315,6 +325,7 @@ static void add_district(struct loader *ld, struct directory *dir, size_t *cap, 
     struct dir_district *d = &dir->districts[dir->n_districts++];
     memset(d, 0, sizeof *d);
     strcpy(d->code, code);
+    d->key = district_key(d->code);
     d->locality = loc;
     d->hub = hub;
 }
@@ -767,9 +778,16 @@ void directory_free(struct directory *dir)
 }
 
 /* Lengths are kept at load, so a lookup is a length compare and, rarely, a memcmp. */
+/* Inline, last byte first: ids and URNs of a directory share their first bytes, and a
+ * library call cost more than the comparison (every referral looks up its school). */
 static bool eq(const char *a, size_t alen, const char *b, size_t blen)
 {
-    return a && alen == blen && memcmp(a, b, blen) == 0;
+    if (!a || alen != blen)
+        return false;
+    for (size_t i = blen; i > 0; i--)
+        if (a[i - 1] != b[i - 1])
+            return false;
+    return true;
 }
 
 const struct dir_team *directory_find_team(const struct directory *dir, const char *id, size_t len)
@@ -804,15 +822,15 @@ const struct dir_district *directory_find_district(const struct directory *dir, 
     size_t lo = 0, hi = dir->n_districts;
     if (len > DIRECTORY_DISTRICT_MAX)
         return NULL;
-    char key[DIRECTORY_DISTRICT_MAX + 1];
+    char key[DIRECTORY_DISTRICT_MAX + 1] = {0};
     memcpy(key, code, len);
-    key[len] = '\0';
+    uint64_t k = district_key(key);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(dir->districts[mid].code, key);
-        if (c == 0)
+        uint64_t c = dir->districts[mid].key;
+        if (c == k)
             return &dir->districts[mid];
-        if (c < 0)
+        if (c < k)
             lo = mid + 1;
         else
             hi = mid;

@@ -62,6 +62,7 @@ struct dir_school {
 /* One postcode district and where it leads. */
 struct dir_district {
     char code[DIRECTORY_DISTRICT_MAX + 1];
+    uint64_t key; /* code as a number that sorts as strcmp() does (directory.c) */
     const struct dir_locality *locality; /* or NULL */
     const struct dir_team *hub;          /* family_hub team, or NULL */
 };
