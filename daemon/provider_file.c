@@ -1,10 +1,22 @@
-/* provider_file: one file per message in a spool folder (see provider_file.h). */
+/* provider_file: one file per message in a spool folder (see provider_file.h).
+ *
+ * The file system work (write, fsync, rename, fsync of the folder) blocks for as long
+ * as the disk takes, so it runs on a writer thread of this provider: the loop builds the
+ * text and queues a job; the writer does the I/O and queues the answer; an eventfd
+ * wakes the loop, which calls done. Ownership: a job belongs to the loop until it is on
+ * `todo`, to the writer from there until it is on `done`, then to the loop again; the
+ * lists and `stop` are guarded by `mu`. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,20 +24,32 @@
 #include "frontdoor/mailmsg.h"
 #include "frontdoor/provider_file.h"
 
-/* A finished send whose done callback is still to run (from the loop). */
-struct pending {
-    struct pending *next;
+struct job {
+    struct job *next;
     provider_done_fn done;
     void *arg;
+    char *text; /* what to write; NULL: answered as res already says, nothing written */
+    size_t len;
+    char tmp[80], name[80];
     struct provider_result res;
+};
+
+struct job_list {
+    struct job *head, *tail;
 };
 
 struct file_provider {
     enum template_channel ch;
     char *dir, *from;
     int dirfd;
-    struct event *ev_deliver;
-    struct pending *head, *tail;
+    int wake_fd; /* eventfd: the writer has put answers on `done` */
+    struct event *ev_wake;
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job_list todo, done; /* under mu */
+    bool stop;                  /* under mu */
 };
 
 const char *provider_outcome_name(enum provider_outcome o)
@@ -35,18 +59,49 @@ const char *provider_outcome_name(enum provider_outcome o)
     return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "unknown";
 }
 
-static void deliver_cb(evutil_socket_t fd, short what, void *arg)
+static void list_push(struct job_list *l, struct job *j)
 {
-    (void)fd;
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+static void job_free(struct job *j)
+{
+    free(j->text);
+    free(j);
+}
+
+static void list_free(struct job_list *l)
+{
+    while (l->head) {
+        struct job *n = l->head->next;
+        job_free(l->head);
+        l->head = n;
+    }
+    l->tail = NULL;
+}
+
+/* On the loop: answer every job the writer has finished, in order. */
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
     (void)what;
     struct file_provider *fp = arg;
-    struct pending *p = fp->head;
-    fp->head = fp->tail = NULL;
-    while (p) {
-        struct pending *next = p->next;
-        p->done(p->arg, &p->res);
-        free(p);
-        p = next;
+    uint64_t n;
+    while (read(fd, &n, sizeof n) < 0 && errno == EINTR)
+        ; /* EAGAIN: a wake already read; the list is what counts */
+    pthread_mutex_lock(&fp->mu);
+    struct job *j = fp->done.head;
+    fp->done.head = fp->done.tail = NULL;
+    pthread_mutex_unlock(&fp->mu);
+    while (j) {
+        struct job *next = j->next;
+        j->done(j->arg, &j->res);
+        job_free(j);
+        j = next;
     }
 }
 
@@ -106,64 +161,91 @@ static char *sms_text(const struct provider_message *m, size_t *len)
     return s;
 }
 
+/* On the writer: the message to `.<id>.tmp`, fsync'd, renamed to its name, and the
+ * folder fsync'd so the rename survives a crash. */
+static void write_job(int dirfd, struct job *j)
+{
+    int fd = openat(dirfd, j->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    int err = 0;
+    if (fd < 0 || write_all(fd, j->text, j->len) != 0 || fsync(fd) != 0)
+        err = errno ? errno : EIO;
+    if (fd >= 0 && close(fd) != 0 && err == 0)
+        err = errno;
+    if (err == 0 && renameat(dirfd, j->tmp, dirfd, j->name) != 0)
+        err = errno;
+    if (err == 0)
+        fsync(dirfd);
+    if (err != 0) {
+        unlinkat(dirfd, j->tmp, 0);
+        snprintf(j->res.error, sizeof j->res.error, "file: %s", strerror(err));
+    } else {
+        j->res.outcome = PROVIDER_ACCEPTED;
+        snprintf(j->res.ref, sizeof j->res.ref, "%s", j->name);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct file_provider *fp = arg;
+    pthread_mutex_lock(&fp->mu);
+    for (;;) {
+        while (!fp->todo.head && !fp->stop)
+            pthread_cond_wait(&fp->cv, &fp->mu);
+        if (fp->stop)
+            break; /* jobs left on todo are abandoned (provider.h: destroy) */
+        struct job *j = fp->todo.head;
+        fp->todo.head = j->next;
+        if (!fp->todo.head)
+            fp->todo.tail = NULL;
+        pthread_mutex_unlock(&fp->mu);
+        if (j->text)
+            write_job(fp->dirfd, j);
+        pthread_mutex_lock(&fp->mu);
+        list_push(&fp->done, j);
+        uint64_t one = 1;
+        while (write(fp->wake_fd, &one, sizeof one) < 0 && errno == EINTR)
+            ; /* EAGAIN: the counter is full of wakes the loop has yet to read */
+    }
+    pthread_mutex_unlock(&fp->mu);
+    return NULL;
+}
+
 static int file_send(void *impl, const struct provider_message *m, provider_done_fn done, void *arg)
 {
     struct file_provider *fp = impl;
-    struct pending *p = calloc(1, sizeof *p);
-    if (p == NULL)
+    struct job *j = calloc(1, sizeof *j);
+    if (j == NULL)
         return -1;
-    p->done = done;
-    p->arg = arg;
-    p->res.retry_after_ms = -1;
-    p->res.outcome = PROVIDER_TRANSIENT;
-
-    size_t len = 0;
-    char *text = NULL;
+    j->done = done;
+    j->arg = arg;
+    j->res.retry_after_ms = -1;
+    j->res.outcome = PROVIDER_TRANSIENT;
     if (!id_ok(m->id)) {
-        p->res.outcome = PROVIDER_PERMANENT;
-        snprintf(p->res.error, sizeof p->res.error, "file: bad notification id");
+        j->res.outcome = PROVIDER_PERMANENT;
+        snprintf(j->res.error, sizeof j->res.error, "file: bad notification id");
     } else if (fp->ch == TEMPLATE_EMAIL) {
         struct mailmsg_fields f = {fp->from, m->recipient,     m->subject,         m->body,
                                    m->id,    m->template_name, (int64_t)time(NULL)};
-        text = mailmsg_build(&f, &len);
-        if (text == NULL) {
-            p->res.outcome = PROVIDER_PERMANENT;
-            snprintf(p->res.error, sizeof p->res.error, "file: not a valid message");
+        j->text = mailmsg_build(&f, &j->len);
+        if (j->text == NULL) {
+            j->res.outcome = PROVIDER_PERMANENT;
+            snprintf(j->res.error, sizeof j->res.error, "file: not a valid message");
         }
     } else {
-        text = sms_text(m, &len);
-        if (text == NULL)
-            snprintf(p->res.error, sizeof p->res.error, "file: out of memory");
+        j->text = sms_text(m, &j->len);
+        if (j->text == NULL)
+            snprintf(j->res.error, sizeof j->res.error, "file: out of memory");
     }
-    if (text != NULL) {
-        char tmp[128], name[128];
-        snprintf(tmp, sizeof tmp, ".%s.tmp", m->id);
-        snprintf(name, sizeof name, "%s.%s", m->id, fp->ch == TEMPLATE_EMAIL ? "eml" : "sms");
-        int fd = openat(fp->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-        int err = 0;
-        if (fd < 0 || write_all(fd, text, len) != 0 || fsync(fd) != 0)
-            err = errno ? errno : EIO;
-        if (fd >= 0 && close(fd) != 0 && err == 0)
-            err = errno;
-        if (err == 0 && renameat(fp->dirfd, tmp, fp->dirfd, name) != 0)
-            err = errno;
-        if (err == 0)
-            fsync(fp->dirfd); /* the rename itself survives a crash */
-        if (err != 0) {
-            unlinkat(fp->dirfd, tmp, 0);
-            snprintf(p->res.error, sizeof p->res.error, "file: %s", strerror(err));
-        } else {
-            p->res.outcome = PROVIDER_ACCEPTED;
-            snprintf(p->res.ref, sizeof p->res.ref, "%s", name);
-        }
-        free(text);
+    if (j->text != NULL) {
+        snprintf(j->tmp, sizeof j->tmp, ".%s.tmp", m->id);
+        snprintf(j->name, sizeof j->name, "%s.%s", m->id, fp->ch == TEMPLATE_EMAIL ? "eml" : "sms");
     }
-    if (fp->tail)
-        fp->tail->next = p;
-    else
-        fp->head = p;
-    fp->tail = p;
-    event_active(fp->ev_deliver, 0, 0);
+    /* through the writer even when there is nothing to write: answers keep their order
+     * and done is never called from inside send() */
+    pthread_mutex_lock(&fp->mu);
+    list_push(&fp->todo, j);
+    pthread_cond_signal(&fp->cv);
+    pthread_mutex_unlock(&fp->mu);
     return 0;
 }
 
@@ -172,13 +254,22 @@ static void file_destroy(void *impl)
     struct file_provider *fp = impl;
     if (fp == NULL)
         return;
-    while (fp->head) {
-        struct pending *n = fp->head->next;
-        free(fp->head);
-        fp->head = n;
+    if (fp->writer_started) {
+        /* the writer finishes the file in hand (at most one) and stops */
+        pthread_mutex_lock(&fp->mu);
+        fp->stop = true;
+        pthread_cond_signal(&fp->cv);
+        pthread_mutex_unlock(&fp->mu);
+        pthread_join(fp->writer, NULL);
+        pthread_cond_destroy(&fp->cv);
+        pthread_mutex_destroy(&fp->mu);
     }
-    if (fp->ev_deliver)
-        event_free(fp->ev_deliver);
+    list_free(&fp->todo);
+    list_free(&fp->done);
+    if (fp->ev_wake)
+        event_free(fp->ev_wake);
+    if (fp->wake_fd >= 0)
+        close(fp->wake_fd);
     if (fp->dirfd >= 0)
         close(fp->dirfd);
     free(fp->dir);
@@ -202,11 +293,18 @@ int provider_file_new(struct event_base *base, enum template_channel ch, const c
         return -1;
     }
     fp->dirfd = -1;
+    fp->wake_fd = -1;
     fp->ch = ch;
     fp->dir = strdup(spool_dir);
     fp->from = strdup(from ? from : "frontdoord@localhost");
-    fp->ev_deliver = event_new(base, -1, 0, deliver_cb, fp);
-    if (!fp->dir || !fp->from || !fp->ev_deliver) {
+    fp->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fp->wake_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        file_destroy(fp);
+        return -1;
+    }
+    fp->ev_wake = event_new(base, fp->wake_fd, EV_READ | EV_PERSIST, wake_cb, fp);
+    if (!fp->dir || !fp->from || !fp->ev_wake || event_add(fp->ev_wake, NULL) != 0) {
         snprintf(err, errlen, "out of memory");
         file_destroy(fp);
         return -1;
@@ -218,6 +316,22 @@ int provider_file_new(struct event_base *base, enum template_channel ch, const c
         file_destroy(fp);
         return -1;
     }
+    pthread_mutex_init(&fp->mu, NULL);
+    pthread_cond_init(&fp->cv, NULL);
+    /* signals stay with the loop's thread (libevent turns them into events) */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&fp->writer, NULL, writer_main, fp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        pthread_cond_destroy(&fp->cv);
+        pthread_mutex_destroy(&fp->mu);
+        snprintf(err, errlen, "writer thread: %s", strerror(rc));
+        file_destroy(fp);
+        return -1;
+    }
+    fp->writer_started = true;
     out->ops = &file_ops;
     out->impl = fp;
     return 0;

@@ -11,8 +11,9 @@
  * notification sent again (claimed again after a crash) replaces its own file, so this
  * provider never shows a message twice. The folder is created (mode 0750) when missing.
  *
- * The writes are local file I/O done on the loop: small and quick, acceptable for the
- * demo and test provider this is; real deliveries go through smtp or notify.
+ * The writes and fsyncs run on a writer thread of the provider, one message at a time
+ * in the order sent, so a slow disk never holds up the loop; done is called from the
+ * loop (an eventfd wakes it). destroy() waits for the file in hand, if any.
  */
 #ifndef FRONTDOOR_PROVIDER_FILE_H
 #define FRONTDOOR_PROVIDER_FILE_H
