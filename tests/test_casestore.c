@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "frontdoor/casestore.h"
 #include "frontdoor/casestore_sink.h"
@@ -60,16 +61,47 @@ START_TEST(test_schema_version_check)
 }
 END_TEST
 
-START_TEST(test_uuid_v4)
+/* Version 7: the variant and version bits, the wall clock's milliseconds in the first
+ * 48 bits (between readings taken either side), and ids made one after another in
+ * order when their milliseconds differ (the point of the version: they sort by time). */
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+START_TEST(test_uuid_v7)
 {
     char a[37], b[37];
+    uint64_t before = now_ms();
     casestore_new_uuid(a);
+    uint64_t after = now_ms();
     casestore_new_uuid(b);
     ck_assert_uint_eq(strlen(a), 36);
     ck_assert_int_eq(a[8], '-');
-    ck_assert_int_eq(a[14], '4');
+    ck_assert_int_eq(a[13], '-');
+    ck_assert_int_eq(a[14], '7');
     ck_assert_ptr_nonnull(strchr("89ab", a[19]));
     ck_assert_str_ne(a, b);
+    char hex[13];
+    memcpy(hex, a, 8);
+    memcpy(hex + 8, a + 9, 4);
+    hex[12] = '\0';
+    uint64_t ms = strtoull(hex, NULL, 16);
+    ck_assert_uint_ge(ms, before);
+    ck_assert_uint_le(ms, after);
+    /* ten ids, each in a later millisecond than the one before, sort in order */
+    char prev[37], cur[37];
+    casestore_new_uuid(prev);
+    for (int i = 0; i < 10; i++) {
+        uint64_t t = now_ms();
+        while (now_ms() == t)
+            ;
+        casestore_new_uuid(cur);
+        ck_assert_msg(strcmp(prev, cur) < 0, "%s then %s", prev, cur);
+        memcpy(prev, cur, sizeof cur);
+    }
 }
 END_TEST
 
@@ -177,7 +209,7 @@ static Suite *casestore_suite(void)
     tcase_add_test(tc, test_backoff_grows_and_caps);
     tcase_add_test(tc, test_round_copies_parameters);
     tcase_add_test(tc, test_schema_version_check);
-    tcase_add_test(tc, test_uuid_v4);
+    tcase_add_test(tc, test_uuid_v7);
     tcase_add_test(tc, test_decision_message);
     tcase_add_test(tc, test_outcome_names);
     tcase_add_test(tc, test_sink_pick);

@@ -159,7 +159,8 @@ long casestore_held_count(const struct casestore *cs);
 
 /* ---------------------------------------------------------------- pure helpers (tests) */
 
-/* A random (version 4) UUID, lower case, 36 characters + NUL. */
+/* A time-ordered (version 7, RFC 9562) UUID: the wall clock's milliseconds, then 74
+ * random bits; lower case, 36 characters + NUL. */
 void casestore_new_uuid(char out[37]);
 
 /* The frontdoor.decisions message (events.md) for a decision. Caller frees the result. */

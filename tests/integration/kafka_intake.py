@@ -198,8 +198,9 @@ def check(d):
         for k in ("referral_id", "cause_event_id", "route", "destination", "priority", "rule",
                   "decision_due_at"):
             ok(dec.get(k) == want[k], "%s: %s %r, want %r" % (c["name"], k, dec.get(k), want[k]))
-        ok(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
-                        dec.get("event_id", "")) is not None, "%s: event_id is a new UUID" % c["name"])
+        ok(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+                        dec.get("event_id", "")) is not None,
+           "%s: event_id is a new (version 7) UUID" % c["name"])
         ok(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", dec.get("decided_at", "")) is not None,
            "%s: decided_at %r" % (c["name"], dec.get("decided_at")))
         states = {"consent_required": "awaiting_consent", "manual_triage": "triage",
