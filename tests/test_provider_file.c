@@ -143,6 +143,20 @@ static int send_one(struct provider *p, const struct provider_message *m, struct
     return rc;
 }
 
+/* The staff email and the family text most tests send: only the id differs. */
+static struct provider_message staff_email(const char *id)
+{
+    return (struct provider_message){
+        id,  "case_allocated", TEMPLATE_EMAIL, "en", "duty@council.example", "New case", "A case.",
+        NULL};
+}
+
+static struct provider_message family_text(const char *id)
+{
+    return (struct provider_message){
+        id, "appointment_booked", TEMPLATE_SMS, "en", "+447700900123", NULL, "Monday 10:00.", NULL};
+}
+
 /* ---------------------------------------------------------------- one message each */
 
 static const struct {
@@ -206,9 +220,7 @@ START_TEST(test_write_fails)
     snprintf(path, sizeof path, "%s/." ID1 ".tmp", spool);
     ck_assert_int_eq(mkdir(path, 0700), 0);
     struct provider p = open_provider(TEMPLATE_EMAIL);
-    struct provider_message m = {
-        ID1, "case_allocated", TEMPLATE_EMAIL, "en", "duty@council.example", "New case", "A case.",
-        NULL};
+    struct provider_message m = staff_email(ID1);
     struct answers a = {0};
     bool in_send = false;
     struct call c = {&a, 1, &in_send};
@@ -240,10 +252,7 @@ START_TEST(test_loop_not_blocked)
     struct answers a = {0};
     bool in_send = false;
     struct call c1 = {&a, 1, &in_send}, c2 = {&a, 2, &in_send};
-    struct provider_message m1 = {ID1,  "appointment_booked", TEMPLATE_SMS, "en", "+447700900123",
-                                  NULL, "Monday 10:00.",      NULL};
-    struct provider_message m2 = m1;
-    m2.id = ID2;
+    struct provider_message m1 = family_text(ID1), m2 = family_text(ID2);
     ck_assert_int_eq(send_one(&p, &m1, &c1), 0);
     ck_assert_int_eq(send_one(&p, &m2, &c2), 0);
 
@@ -286,9 +295,7 @@ START_TEST(test_order_and_resend)
         calls[i] = (struct call){&a, i, &in_send};
         if (i < 20)
             snprintf(ids[i], sizeof ids[i], "00000000-0000-4000-8000-0000000000%02d", i);
-        struct provider_message m = {
-            ids[i % 20], "appointment_booked", TEMPLATE_SMS, "en", "+447700900123",
-            NULL,        "Monday 10:00.",      NULL};
+        struct provider_message m = family_text(ids[i % 20]);
         ck_assert_int_eq(send_one(&p, &m, &calls[i]), 0);
     }
     wait_answers(&a, 40);
@@ -310,14 +317,7 @@ START_TEST(test_destroy_in_flight)
     bool in_send = false;
     struct call c = {&a, 1, &in_send};
     for (int i = 0; i < 30; i++) {
-        struct provider_message m = {ID1,
-                                     "case_allocated",
-                                     TEMPLATE_EMAIL,
-                                     "en",
-                                     "duty@council.example",
-                                     "New case",
-                                     "A case.",
-                                     NULL};
+        struct provider_message m = staff_email(ID1);
         ck_assert_int_eq(send_one(&p, &m, &c), 0);
     }
     p.ops->destroy(p.impl);
