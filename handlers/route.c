@@ -354,6 +354,36 @@ static void eval_init(struct eval *e, const struct rules *r, const struct route_
     e->num[FACT_DISTINCT_NEEDS] = f->distinct_needs;
 }
 
+static bool eval_node(struct eval *e, int n);
+
+/* The bits the compiled conditions test (rules.h, struct rule_term): number atoms from
+ * the tables (the atoms of an unknown number never hold), need atoms one by one. */
+static uint64_t atom_bits(struct eval *e)
+{
+    _Static_assert(FACT_DISTRICT < RULES_ATOM_BASE, "fact bits overlap the atoms");
+    static const enum rule_fact num[3] = {FACT_LEVEL, FACT_AGE, FACT_DISTINCT_NEEDS};
+    const struct rules *r = e->r;
+    uint64_t bits = e->flags | e->known;
+    for (int k = 0; k < 3; k++) {
+        if (!(e->has_num >> num[k] & 1u))
+            continue;
+        int v = e->num[num[k]];
+        if (v >= 0 && v < RULES_NUM_VALUES) {
+            bits |= r->num_atoms[k][v];
+            continue;
+        }
+        for (size_t i = 0; i < r->n_atoms; i++) {
+            const struct rule_node *nd = &r->nodes[r->atoms[i]];
+            if ((nd->op == OP_CMP || nd->op == OP_IN) && nd->fact == num[k])
+                bits |= (uint64_t)rules_number_holds(nd, v) << (RULES_ATOM_BASE + i);
+        }
+    }
+    for (size_t j = 0; j < r->n_need_atoms; j++)
+        bits |= (uint64_t)eval_node(e, r->atoms[r->need_atoms[j]])
+                << (RULES_ATOM_BASE + r->need_atoms[j]);
+    return bits;
+}
+
 static bool same_str(const char *a, const char *b, size_t blen)
 {
     return a && b && strlen(a) == blen && memcmp(a, b, blen) == 0;
@@ -399,25 +429,6 @@ static const struct history_case *find_case(const struct eval *e, const struct r
     return best;
 }
 
-static bool cmp_holds(enum rule_cmp c, int x, int v)
-{
-    switch (c) {
-    case CMP_EQ:
-        return x == v;
-    case CMP_NE:
-        return x != v;
-    case CMP_LT:
-        return x < v;
-    case CMP_LE:
-        return x <= v;
-    case CMP_GT:
-        return x > v;
-    case CMP_GE:
-        return x >= v;
-    }
-    return false;
-}
-
 /* The value of a number fact; false when unknown. */
 static bool number_fact(const struct route_facts *f, enum rule_fact fact, int *v)
 {
@@ -454,14 +465,8 @@ static bool eval_node(struct eval *e, int n)
     case OP_KNOWN:
         return e->known >> nd->fact & 1u;
     case OP_CMP:
-        return (e->has_num >> nd->fact & 1u) && cmp_holds(nd->cmp, e->num[nd->fact], nd->value);
     case OP_IN:
-        if (!(e->has_num >> nd->fact & 1u))
-            return false;
-        for (int i = 0; i < nd->n_list; i++)
-            if (nd->list[i] == e->num[nd->fact])
-                return true;
-        return false;
+        return (e->has_num >> nd->fact & 1u) && rules_number_holds(nd, e->num[nd->fact]);
     case OP_ANY_NEED:
         for (int w = 0; w < RULES_NEED_WORDS; w++)
             if (f->needs.bits[w] & nd->needs.bits[w])
@@ -977,15 +982,22 @@ void route_decide_facts(const struct policy *p, const struct route_facts *f,
     const struct rules *r = p->rules;
     struct eval e;
     eval_init(&e, r, f, history, referral_id);
+    uint64_t bits = atom_bits(&e);
     out->n_reasons = 0;
     for (size_t i = 0; i < r->n_rules; i++) {
         const struct rule *ru = &r->rules[i];
-        if ((e.flags & ru->need_flags) != ru->need_flags || (e.flags & ru->no_flags) != 0 ||
-            (e.known & ru->need_known) != ru->need_known || (e.known & ru->no_known) != 0)
-            continue; /* a fact it needs is not so: cond cannot hold */
         e.bound = NULL;
-        if (!eval_node(&e, ru->cond))
-            continue;
+        if (ru->n_terms >= 0) {
+            const struct rule_term *t = r->terms + ru->first_term, *end = t + ru->n_terms;
+            while (t < end && (bits & t->mask) != t->want)
+                t++;
+            if (t == end)
+                continue;
+        } else if ((e.flags & ru->need_flags) != ru->need_flags || (e.flags & ru->no_flags) != 0 ||
+                   (e.known & ru->need_known) != ru->need_known || (e.known & ru->no_known) != 0 ||
+                   !eval_node(&e, ru->cond)) {
+            continue; /* the prefilter: a fact cond needs is not so, so it cannot hold */
+        }
         const struct history_case *bound = e.bound;
         if (!resolve_dest(&ru->dest, f, bound, out))
             continue; /* a rule whose destination does not apply does not match */

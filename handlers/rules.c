@@ -1054,6 +1054,156 @@ static void check_rules(struct parser *p)
         PERR(p, "no need groups");
 }
 
+/* ---------------------------------------------------------------- compiled conditions */
+
+/* Routing walks a condition tree node by node, an indirect jump each; a condition in
+ * `or`-of-`and` form over bits of the facts is a few mask tests instead. */
+struct dnf {
+    struct rule_term t[RULES_MAX_TERMS];
+    int n;
+};
+
+static bool same_atom(const struct rule_node *x, const struct rule_node *y)
+{
+    return x->op == y->op && x->fact == y->fact && x->cmp == y->cmp && x->value == y->value &&
+           x->n_list == y->n_list &&
+           memcmp(x->list, y->list, (size_t)x->n_list * sizeof x->list[0]) == 0 &&
+           memcmp(&x->needs, &y->needs, sizeof x->needs) == 0;
+}
+
+/* The bit of a leaf node (rules.h, struct rule_term); 0 when the atoms are used up. */
+static uint64_t atom_bit(struct rules *r, int n)
+{
+    const struct rule_node *nd = &r->nodes[n];
+    if (nd->op == OP_FLAG || nd->op == OP_KNOWN)
+        return 1ull << nd->fact;
+    size_t i = 0;
+    while (i < r->n_atoms && !same_atom(&r->nodes[r->atoms[i]], nd))
+        i++;
+    if (i == r->n_atoms) {
+        if (i == RULES_MAX_ATOMS)
+            return 0;
+        r->atoms[r->n_atoms++] = n;
+    }
+    return 1ull << (RULES_ATOM_BASE + i);
+}
+
+/* Node n (negated when neg) as `or` of `and` terms; false when it has a history atom or
+ * more than RULES_MAX_TERMS terms. */
+static bool dnf_of(struct rules *r, int n, bool neg, struct dnf *out)
+{
+    const struct rule_node *nd = &r->nodes[n];
+    out->n = 0;
+    switch (nd->op) {
+    case OP_ALWAYS:
+        if (!neg)
+            out->t[out->n++] = (struct rule_term){0, 0};
+        return true;
+    case OP_NOT:
+        return dnf_of(r, nd->a, !neg, out);
+    case OP_AND:
+    case OP_OR: {
+        struct dnf *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+        if (!a || !b)
+            abort();
+        bool ok = dnf_of(r, nd->a, neg, a) && dnf_of(r, nd->b, neg, b);
+        if (ok && (nd->op == OP_OR) != neg) { /* either: the terms of both */
+            ok = a->n + b->n <= RULES_MAX_TERMS;
+            for (int i = 0; ok && i < a->n; i++)
+                out->t[out->n++] = a->t[i];
+            for (int i = 0; ok && i < b->n; i++)
+                out->t[out->n++] = b->t[i];
+        } else if (ok) { /* both: every pair that does not contradict itself */
+            for (int i = 0; ok && i < a->n; i++)
+                for (int j = 0; ok && j < b->n; j++) {
+                    const struct rule_term *x = &a->t[i], *y = &b->t[j];
+                    if ((x->mask & y->mask & (x->want ^ y->want)) != 0)
+                        continue;
+                    ok = out->n < RULES_MAX_TERMS;
+                    if (ok)
+                        out->t[out->n++] = (struct rule_term){x->mask | y->mask, x->want | y->want};
+                }
+        }
+        free(a);
+        free(b);
+        return ok;
+    }
+    case OP_CHILD_CASE:
+    case OP_FAMILY_CASE:
+        return false;
+    default: {
+        uint64_t bit = atom_bit(r, n);
+        if (bit)
+            out->t[out->n++] = (struct rule_term){bit, neg ? 0 : bit};
+        return bit != 0;
+    }
+    }
+}
+
+bool rules_number_holds(const struct rule_node *nd, int v)
+{
+    if (nd->op == OP_IN) {
+        for (int i = 0; i < nd->n_list; i++)
+            if (nd->list[i] == v)
+                return true;
+        return false;
+    }
+    switch (nd->cmp) {
+    case CMP_EQ:
+        return v == nd->value;
+    case CMP_NE:
+        return v != nd->value;
+    case CMP_LT:
+        return v < nd->value;
+    case CMP_LE:
+        return v <= nd->value;
+    case CMP_GT:
+        return v > nd->value;
+    case CMP_GE:
+        return v >= nd->value;
+    }
+    return false;
+}
+
+/* The atoms' tables: a number test becomes a load per fact. */
+static void atom_tables(struct rules *r)
+{
+    static const enum rule_fact num[3] = {FACT_LEVEL, FACT_AGE, FACT_DISTINCT_NEEDS};
+    for (size_t i = 0; i < r->n_atoms; i++) {
+        const struct rule_node *nd = &r->nodes[r->atoms[i]];
+        if (nd->op != OP_CMP && nd->op != OP_IN) {
+            r->need_atoms[r->n_need_atoms++] = (unsigned char)i;
+            continue;
+        }
+        for (int k = 0; k < 3; k++)
+            for (int v = 0; nd->fact == num[k] && v < RULES_NUM_VALUES; v++)
+                if (rules_number_holds(nd, v))
+                    r->num_atoms[k][v] |= 1ull << (RULES_ATOM_BASE + i);
+    }
+}
+
+static void compile_rules(struct rules *r)
+{
+    struct dnf d;
+    size_t cap = 0;
+    r->terms = grow(NULL, &cap, 0, sizeof *r->terms); /* never NULL: routing adds to it */
+    for (size_t i = 0; i < r->n_rules; i++) {
+        struct rule *ru = &r->rules[i];
+        ru->first_term = 0;
+        ru->n_terms = -1;
+        if (!dnf_of(r, ru->cond, false, &d))
+            continue;
+        while (cap < r->n_terms + (size_t)d.n)
+            r->terms = grow(r->terms, &cap, cap, sizeof *r->terms);
+        ru->first_term = (int)r->n_terms;
+        ru->n_terms = d.n;
+        if (d.n > 0)
+            memcpy(r->terms + r->n_terms, d.t, (size_t)d.n * sizeof d.t[0]);
+        r->n_terms += (size_t)d.n;
+    }
+    atom_tables(r);
+}
+
 static int cmp_code(const void *a, const void *b)
 {
     const struct need_code *x = a, *y = b;
@@ -1098,6 +1248,8 @@ int rules_parse(const char *text, size_t len, const char *path, const struct dir
     check_rules(p);
     if (r->n_codes > 1) /* a file without groups has no array to sort (NULL) */
         qsort(r->codes, r->n_codes, sizeof *r->codes, cmp_code);
+    if (el.count == 0)
+        compile_rules(r);
     free(p->defines);
     free(p);
     if (el.count) {
@@ -1156,6 +1308,7 @@ void rules_free(struct rules *r)
     free(r->groups);
     free(r->nodes);
     free(r->rules);
+    free(r->terms);
     free(r->steps);
     free(r->path);
     free(r);

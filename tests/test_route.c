@@ -1189,6 +1189,220 @@ START_TEST(test_due_table)
 }
 END_TEST
 
+/* Compiled conditions (`or` of `and` terms over fact bits, rules.h) decide as walking the
+ * condition trees does: the shipped rules and rule files written to reach every corner
+ * (not over and/or, contradictions, number tests of every kind, need sets, more terms
+ * than compile, more atoms than fit, a history rule), for every combination of flags,
+ * `known` facts, level, age and need sets; route, destination, rule and every reason. */
+#define RHEAD                                                                                      \
+    "group A a_code b_code c_code\n"                                                               \
+    "group B d_code e_code\n"                                                                      \
+    "priority red hours 4\n"                                                                       \
+    "priority amber working_days 1 at 17:00\n"                                                     \
+    "priority green working_days 3 at 17:00\n"                                                     \
+    "priority blue none\n"                                                                         \
+    "route school green allocated\n"                                                               \
+    "route family_hub green allocated\n"                                                           \
+    "route youth_support green allocated\n"                                                        \
+    "route targeted_family_help amber allocated\n"                                                 \
+    "route family_help_panel amber allocated\n"                                                    \
+    "route social_care red allocated\n"                                                            \
+    "route manual_triage amber triage\n"                                                           \
+    "route consent_required green awaiting_consent\n"                                              \
+    "route signpost blue closed\n"                                                                 \
+    "unplaced manual_triage to front-door-triage\n"
+#define RTAIL "rule default\n  when always\n  send manual_triage to front-door-triage\n"
+
+static const char *const compiled_files[] = {
+    NULL, /* the shipped rules */
+    RHEAD "define D1 level = 3 or any_need in A or distinct_needs >= 3\n"
+          "rule r0\n  when not always\n  send signpost to t-zero\n"
+          "rule r1\n  when not (immediate_risk or level in [1 4]) and not (known hub and not send)"
+          " and not (consent or pre_birth)\n  send signpost to t-one\n"
+          "rule r2\n  when D1 and not (pre_birth or age < 5) and (consent or known school)\n"
+          "  send targeted_family_help to locality_team\n"
+          "rule r3\n  when every_need in B or (not known district and age >= 18)\n"
+          "  send family_hub to hub\n"
+          "rule r4\n  when not not (incomplete and level != 2) or (age <= 10 and age > 3 and not "
+          "known level)\n  send school to school\n"
+          "rule r5\n  when (send or consent) and (pre_birth or known hub) and (immediate_risk or "
+          "known school) and (level = 1 or age = 7) and (known locality or any_need in B) and "
+          "(distinct_needs < 2 or known district)\n  send youth_support to t-two\n"
+          "rule r6\n  when child_case in [school family_hub] and level = 2\n"
+          "  send case.route to case.destination\n"
+          "rule r7\n  when send and not send\n  send signpost to t-never\n"
+          "rule r8\n  when not known age and not D1\n  send social_care to t-three\n"
+          "rule r9\n  when age in [0 1 2 3 4] and not every_need in A\n  send signpost to t-four\n"
+          "rule r10\n  when known school\n  when known hub\n  send school to school\n"
+          "rule r11\n  when age = 18 or (age != 18 and level >= 3 and not level > 3) or level in "
+          "[1 3] and not level in [1 4]\n  send signpost to t-five\n" RTAIL,
+    NULL, /* built below: more number atoms than RULES_MAX_ATOMS */
+};
+
+static int count_compiled(const struct rules *r)
+{
+    int n = 0;
+    for (size_t i = 0; i < r->n_rules; i++)
+        n += r->rules[i].n_terms >= 0;
+    return n;
+}
+
+static void decide_walked(struct policy *p, const struct route_facts *f, struct decision *d)
+{
+    struct rules *r = p->rules;
+    int saved[64];
+    ck_assert_uint_le(r->n_rules, N(saved));
+    for (size_t i = 0; i < r->n_rules; i++) {
+        saved[i] = r->rules[i].n_terms;
+        r->rules[i].n_terms = -1;
+    }
+    route_decide_facts(p, f, "REF-C-1", NULL, d);
+    for (size_t i = 0; i < r->n_rules; i++)
+        r->rules[i].n_terms = saved[i];
+}
+
+START_TEST(test_compiled_as_walked)
+{
+    char errs[4096], *text = NULL;
+    struct policy own = {P->directory, NULL, NULL, NULL};
+    if (_i == 0) {
+        own.rules = P->rules;
+    } else {
+        const char *t = compiled_files[_i];
+        if (t == NULL) { /* 60 age atoms in one term, then one more in the next rule */
+            size_t cap = 8192, len = 0;
+            text = malloc(cap);
+            len +=
+                (size_t)snprintf(text + len, cap - len, "%s", RHEAD "rule many\n  when age != 0");
+            for (int a = 1; a < 60; a++)
+                len += (size_t)snprintf(text + len, cap - len, " and age != %d", a);
+            snprintf(text + len, cap - len, "%s",
+                     "\n  send signpost to t-many\nrule after\n  when level = 2 and send\n"
+                     "  send signpost to t-after\nrule flags\n  when consent and not send\n"
+                     "  send signpost to t-flags\n" RTAIL);
+            t = text;
+        }
+        ck_assert_msg(rules_parse(t, strlen(t), "c.rules", NULL, &own.rules, errs, sizeof errs) ==
+                          0,
+                      "%s", errs);
+    }
+    const struct rules *r = own.rules;
+    /* what compiles: all but history rules and the two made not to */
+    if (_i == 0) {
+        for (size_t i = 0; i < r->n_rules; i++)
+            ck_assert_msg((r->rules[i].n_terms >= 0) == (r->rules[i].history_node < 0),
+                          "rule %s: %d terms", r->rules[i].name, r->rules[i].n_terms);
+    } else if (_i == 1) {
+        ck_assert_int_eq(count_compiled(r), (int)r->n_rules - 2); /* r5 and r6 walked */
+    } else {
+        ck_assert_int_eq(r->n_atoms, RULES_MAX_ATOMS);
+        ck_assert_int_eq(count_compiled(r), 2); /* `flags` and default */
+    }
+
+    /* need sets: none; each group whole, its first code, its first code with the next
+     * group's; and an unknown code with the first group's */
+    struct need_set sets[32];
+    bool unknown[32];
+    int n_sets = 0;
+    memset(sets, 0, sizeof sets);
+    memset(unknown, 0, sizeof unknown);
+    n_sets++;
+    for (size_t g = 0; g < r->n_groups && n_sets + 3 <= (int)N(sets); g++) {
+        const struct need_set *gs = &r->groups[g].set,
+                              *next = &r->groups[(g + 1) % r->n_groups].set;
+        int first = -1, next_first = -1;
+        for (int b = RULES_MAX_NEEDS - 1; b >= 0; b--) {
+            if (gs->bits[b / 64] >> (b % 64) & 1u)
+                first = b;
+            if (next->bits[b / 64] >> (b % 64) & 1u)
+                next_first = b;
+        }
+        ck_assert_int_ge(first, 0);
+        sets[n_sets++] = *gs;
+        sets[n_sets].bits[first / 64] |= 1ull << (first % 64);
+        n_sets++;
+        sets[n_sets].bits[first / 64] |= 1ull << (first % 64);
+        sets[n_sets].bits[next_first / 64] |= 1ull << (next_first % 64);
+        n_sets++;
+    }
+    sets[n_sets] = r->groups[0].set;
+    unknown[n_sets++] = true;
+
+    const struct directory *dir = P->directory;
+    const struct dir_team *hub = NULL;
+    for (size_t i = 0; i < dir->n_teams && !hub; i++)
+        if (strcmp(dir->teams[i].kind, "family_hub") == 0)
+            hub = &dir->teams[i];
+    ck_assert_ptr_nonnull(hub);
+    ck_assert_uint_gt(dir->n_localities, 0);
+    ck_assert_uint_gt(dir->n_schools, 0);
+
+    static const int ages[] = {-1, 3, 4, 7, 11, 18, 19, 25, 130}; /* 130: past the tables */
+    long compared = 0;
+    int matched[64] = {0};
+    for (unsigned flags = 0; flags < 32; flags++)
+        for (unsigned known = 0; known < 16; known++)
+            for (int level = 0; level <= 4; level++)
+                for (size_t a = 0; a < N(ages); a++)
+                    for (int ns = 0; ns < n_sets; ns++) {
+                        struct route_facts f;
+                        memset(&f, 0, sizeof f);
+                        f.occurred_at_s = 1795428900; /* 2026-11-23 10:15 UTC */
+                        f.received_day = 20415;
+                        f.immediate_risk = flags & 1u;
+                        f.consent = flags >> 1 & 1u;
+                        f.send = flags >> 2 & 1u;
+                        f.pre_birth = flags >> 3 & 1u;
+                        f.problems = flags >> 4 & 1u ? PROBLEM_LEVEL_MISSING : 0;
+                        f.level = level;
+                        f.has_age = ages[a] >= 0;
+                        f.age = f.has_age ? ages[a] : 0;
+                        f.needs = sets[ns];
+                        f.unknown_needs = unknown[ns];
+                        int c = unknown[ns];
+                        for (int w = 0; w < RULES_NEED_WORDS; w++)
+                            c += __builtin_popcountll(f.needs.bits[w]);
+                        f.has_needs = c > 0;
+                        f.distinct_needs = c;
+                        if (known & 1u)
+                            f.locality = &dir->localities[0];
+                        if (known & 2u)
+                            f.hub = hub;
+                        if (known & 4u)
+                            f.school = &dir->schools[0];
+                        if (known & 8u)
+                            memcpy(f.district, "LA9", 4);
+                        struct decision c1, c2;
+                        route_decide_facts(&own, &f, "REF-C-1", NULL, &c1);
+                        decide_walked(&own, &f, &c2);
+                        bool same = strcmp(c1.rule, c2.rule) == 0 &&
+                                    strcmp(c1.destination, c2.destination) == 0 &&
+                                    c1.route == c2.route && c1.priority == c2.priority &&
+                                    c1.n_reasons == c2.n_reasons;
+                        for (size_t k = 0; same && k < c1.n_reasons; k++)
+                            same = strcmp(c1.reasons[k], c2.reasons[k]) == 0;
+                        if (!same)
+                            ck_abort_msg("file %d, flags %#x known %#x level %d age %d needs %d: "
+                                         "%s/%s (%s) vs %s/%s (%s)",
+                                         _i, flags, known, level, ages[a], ns, c1.rule,
+                                         c1.destination, c1.reasons[0], c2.rule, c2.destination,
+                                         c2.reasons[0]);
+                        for (size_t k = 0; k < r->n_rules && k < N(matched); k++)
+                            matched[k] += strcmp(r->rules[k].name, c1.rule) == 0;
+                        compared++;
+                    }
+    ck_assert_int_gt(compared, 0);
+    /* the enumeration reaches rules of every kind, not only the default */
+    int rules_hit = 0;
+    for (size_t k = 0; k < r->n_rules && k < N(matched); k++)
+        rules_hit += matched[k] > 0;
+    ck_assert_msg(rules_hit >= (_i == 2 ? 3 : 8), "file %d: %d rules ever matched", _i, rules_hit);
+    if (_i > 0)
+        rules_free(own.rules);
+    free(text);
+}
+END_TEST
+
 static Suite *route_suite(void)
 {
     Suite *s = suite_create("route");
@@ -1202,6 +1416,7 @@ static Suite *route_suite(void)
     tcase_add_test(tc, test_policy_check_event);
     tcase_add_test(tc, test_case_placement);
     tcase_add_test(tc, test_due_table);
+    tcase_add_loop_test(tc, test_compiled_as_walked, 0, N(compiled_files));
     suite_add_tcase(s, tc);
     return s;
 }

@@ -411,22 +411,31 @@ START_TEST(test_no_directory)
 END_TEST
 
 /* What a condition cannot hold without, which routing tests before walking it: only
- * what `and` (or `not` over `or`) makes certain. */
+ * what `and` (or `not` over `or`) makes certain. And how many `and` terms the compiled
+ * condition has (-1: walked, as a history atom is; 0: it never holds). */
 #define F(x) (1u << FACT_##x)
 static const struct {
     const char *when;
     unsigned need_flags, no_flags, need_known, no_known;
+    int terms;
 } necessary_cases[] = {
-    {"always", 0, 0, 0, 0},
-    {"send", F(SEND), 0, 0, 0},
-    {"not send", 0, F(SEND), 0, 0},
-    {"known school and not pre_birth", 0, F(PRE_BIRTH), F(SCHOOL), 0},
-    {"send or known hub", 0, 0, 0, 0},
-    {"not (pre_birth or known hub)", 0, F(PRE_BIRTH), 0, F(HUB)},
-    {"not (consent and known locality)", 0, 0, 0, 0},
-    {"not not incomplete", F(INCOMPLETE), 0, 0, 0},
-    {"level = 3 and known locality and immediate_risk", F(IMMEDIATE_RISK), 0, F(LOCALITY), 0},
-    {"(consent or send) and not known district and age >= 11", 0, 0, 0, F(DISTRICT)},
+    {"always", 0, 0, 0, 0, 1},
+    {"send", F(SEND), 0, 0, 0, 1},
+    {"not send", 0, F(SEND), 0, 0, 1},
+    {"known school and not pre_birth", 0, F(PRE_BIRTH), F(SCHOOL), 0, 1},
+    {"send or known hub", 0, 0, 0, 0, 2},
+    {"not (pre_birth or known hub)", 0, F(PRE_BIRTH), 0, F(HUB), 1},
+    {"not (consent and known locality)", 0, 0, 0, 0, 2},
+    {"not not incomplete", F(INCOMPLETE), 0, 0, 0, 1},
+    {"level = 3 and known locality and immediate_risk", F(IMMEDIATE_RISK), 0, F(LOCALITY), 0, 1},
+    {"(consent or send) and not known district and age >= 11", 0, 0, 0, F(DISTRICT), 2},
+    {"send and not send", F(SEND), F(SEND), 0, 0, 0},
+    {"(send or consent) and (send or known hub)", 0, 0, 0, 0, 4},
+    {"child_case in [school] and send", F(SEND), 0, 0, 0, -1},
+    /* 2^6 terms: more than RULES_MAX_TERMS */
+    {"(send or consent) and (pre_birth or known hub) and (immediate_risk or known school) and "
+     "(level = 1 or age = 7) and (known locality or any_need in A) and (age < 2 or known district)",
+     0, 0, 0, 0, -1},
 };
 #undef F
 
@@ -445,6 +454,8 @@ START_TEST(test_necessary)
                       x->no_known == necessary_cases[_i].no_known,
                   "%s: got %#x %#x %#x %#x", necessary_cases[_i].when, x->need_flags, x->no_flags,
                   x->need_known, x->no_known);
+    ck_assert_msg(x->n_terms == necessary_cases[_i].terms, "%s: %d terms, expected %d",
+                  necessary_cases[_i].when, x->n_terms, necessary_cases[_i].terms);
     rules_free(r);
 }
 END_TEST

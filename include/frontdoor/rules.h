@@ -134,6 +134,19 @@ struct dest_spec {
     char team[DIRECTORY_ID_MAX + 8]; /* DEST_TEAM */
 };
 
+/* A condition compiled into `or` of `and` terms over atom bits: it holds when some term
+ * has (atoms & mask) == want. Bits 0-15 are the flag and `known` facts (a bit per enum
+ * rule_fact: the flag facts and the `known` facts are different facts, so one word holds
+ * both); bit RULES_ATOM_BASE + i is atom i of struct rules (a number test or a need set). */
+#define RULES_ATOM_BASE  16
+#define RULES_MAX_ATOMS  (64 - RULES_ATOM_BASE)
+#define RULES_MAX_TERMS  32 /* terms of one compiled condition; more and it is walked */
+#define RULES_NUM_VALUES 128
+
+struct rule_term {
+    uint64_t mask, want;
+};
+
 struct rule {
     char name[RULES_NAME_MAX + 1];
     int line;
@@ -148,6 +161,10 @@ struct rule {
      * rule_fact: flags that must be true or false, facts that must be known or unknown.
      * Routing tests these before it walks cond, which most rules then fail. */
     unsigned need_flags, no_flags, need_known, no_known;
+    /* cond compiled: terms[first_term .. first_term + n_terms) of struct rules, tested
+     * instead of walking cond; n_terms -1 when cond has a history atom (it binds `case`,
+     * and its look-up is worth doing only when reached) or too many terms. */
+    int first_term, n_terms;
 };
 
 /* `on <event> from [routes] to <route> <destination>`: how a case event moves an
@@ -179,6 +196,16 @@ struct rules {
     size_t n_nodes;
     struct rule *rules; /* in order: the first that matches decides */
     size_t n_rules;
+    struct rule_term *terms; /* of the compiled conditions */
+    size_t n_terms;
+    int atoms[RULES_MAX_ATOMS]; /* node of each distinct number or need atom they test */
+    size_t n_atoms;
+    /* The number atoms as tables: for level, age and distinct_needs (in that order) and a
+     * value below RULES_NUM_VALUES, the bits of the atoms that hold. The need atoms are
+     * the rest: need_atoms lists their atom indices. */
+    uint64_t num_atoms[3][RULES_NUM_VALUES];
+    unsigned char need_atoms[RULES_MAX_ATOMS];
+    size_t n_need_atoms;
     struct step_rule *steps;
     size_t n_steps;
     enum priority route_priority[ROUTE_COUNT];
@@ -187,6 +214,9 @@ struct rules {
     enum route_kind unplaced_route; /* when a step's destination cannot be resolved */
     struct dest_spec unplaced_dest;
 };
+
+/* Whether a number atom (OP_CMP or OP_IN) holds for the known value v of its fact. */
+bool rules_number_holds(const struct rule_node *nd, int v);
 
 /* Compile a rule file. `path` names it in messages. With `dir` non-NULL, literal
  * destinations are checked against it. Every problem is appended to errs as one
