@@ -72,9 +72,10 @@ static void rb_int(struct rb *b, long v)
 
 /* Reasons on a decision: deduplicated; past the limit the last says how many more. */
 struct reasons {
-    struct decision *d;
+    struct decision *d; /* with no reasons when this began */
     int dropped;
-    char scratch[ROUTE_REASON_MAX]; /* written when the decision is full */
+    unsigned char len[ROUTE_MAX_REASONS]; /* of d's reasons: most differ in length */
+    char scratch[ROUTE_REASON_MAX];       /* written when the decision is full */
 };
 
 static struct rb reason_begin(struct reasons *r)
@@ -98,9 +99,10 @@ static void reason_end(struct reasons *r, struct rb *b)
         return;
     }
     for (size_t i = 0; i < d->n_reasons; i++)
-        if (strcmp(d->reasons[i], b->s) == 0)
+        if (r->len[i] == b->n && memcmp(d->reasons[i], b->s, b->n) == 0)
             return;
-    d->n_reasons++;
+    _Static_assert(ROUTE_REASON_MAX <= 256, "a reason's length is kept in a byte");
+    r->len[d->n_reasons++] = (unsigned char)b->n;
 }
 
 static void reason_add(struct reasons *r, const char *text)
@@ -285,11 +287,17 @@ void route_derive_facts(const struct policy *p, const struct event *ev, bool con
     if (x->has_dob) {
         if (!x->dob_valid) {
             f->problems |= PROBLEM_DOB_INVALID;
-        } else if (caltime_days_from_civil(x->dob) > f->received_day) {
-            f->problems |= PROBLEM_DOB_AFTER_RECEIVED;
         } else {
-            f->has_age = true;
-            f->age = caltime_age_years(x->dob, caltime_civil_from_days(f->received_day));
+            /* valid dates, so the later (year, month, day) is the later day */
+            struct civil_date on = caltime_civil_from_days(f->received_day), b = x->dob;
+            if (b.year != on.year     ? b.year > on.year
+                : b.month != on.month ? b.month > on.month
+                                      : b.day > on.day) {
+                f->problems |= PROBLEM_DOB_AFTER_RECEIVED;
+            } else {
+                f->has_age = true;
+                f->age = caltime_age_years(b, on);
+            }
         }
     }
 
@@ -354,7 +362,26 @@ static void eval_init(struct eval *e, const struct rules *r, const struct route_
     e->num[FACT_DISTINCT_NEEDS] = f->distinct_needs;
 }
 
-static bool eval_node(struct eval *e, int n);
+/* any_need / every_need */
+static bool need_holds(const struct route_facts *f, const struct rule_node *nd)
+{
+    if (nd->op == OP_ANY_NEED) {
+        for (int w = 0; w < RULES_NEED_WORDS; w++)
+            if (f->needs.bits[w] & nd->needs.bits[w])
+                return true;
+        return false;
+    }
+    /* vacuous truth is no truth here: no needs, or an unknown one, is not "every" */
+    if (!f->has_needs || f->unknown_needs)
+        return false;
+    uint64_t any = 0;
+    for (int w = 0; w < RULES_NEED_WORDS; w++) {
+        if (f->needs.bits[w] & ~nd->needs.bits[w])
+            return false;
+        any |= f->needs.bits[w];
+    }
+    return any != 0;
+}
 
 /* The bits the compiled conditions test (rules.h, struct rule_term): number atoms from
  * the tables (the atoms of an unknown number never hold), need atoms one by one. */
@@ -379,7 +406,7 @@ static uint64_t atom_bits(struct eval *e)
         }
     }
     for (size_t j = 0; j < r->n_need_atoms; j++)
-        bits |= (uint64_t)eval_node(e, r->atoms[r->need_atoms[j]])
+        bits |= (uint64_t)need_holds(e->f, &r->nodes[r->atoms[r->need_atoms[j]]])
                 << (RULES_ATOM_BASE + r->need_atoms[j]);
     return bits;
 }
@@ -468,22 +495,8 @@ static bool eval_node(struct eval *e, int n)
     case OP_IN:
         return (e->has_num >> nd->fact & 1u) && rules_number_holds(nd, e->num[nd->fact]);
     case OP_ANY_NEED:
-        for (int w = 0; w < RULES_NEED_WORDS; w++)
-            if (f->needs.bits[w] & nd->needs.bits[w])
-                return true;
-        return false;
-    case OP_EVERY_NEED: {
-        /* vacuous truth is no truth here: no needs, or an unknown one, is not "every" */
-        if (!f->has_needs || f->unknown_needs)
-            return false;
-        uint64_t any = 0;
-        for (int w = 0; w < RULES_NEED_WORDS; w++) {
-            if (f->needs.bits[w] & ~nd->needs.bits[w])
-                return false;
-            any |= f->needs.bits[w];
-        }
-        return any != 0;
-    }
+    case OP_EVERY_NEED:
+        return need_holds(f, nd);
     case OP_CHILD_CASE:
     case OP_FAMILY_CASE:
         e->bound = find_case(e, nd);

@@ -1054,6 +1054,8 @@ static void check_rules(struct parser *p)
         PERR(p, "no need groups");
 }
 
+static void index_codes(struct rules *r);
+
 /* ---------------------------------------------------------------- compiled conditions */
 
 /* Routing walks a condition tree node by node, an indirect jump each; a condition in
@@ -1248,6 +1250,7 @@ int rules_parse(const char *text, size_t len, const char *path, const struct dir
     check_rules(p);
     if (r->n_codes > 1) /* a file without groups has no array to sort (NULL) */
         qsort(r->codes, r->n_codes, sizeof *r->codes, cmp_code);
+    index_codes(r);
     if (el.count == 0)
         compile_rules(r);
     free(p->defines);
@@ -1305,6 +1308,7 @@ void rules_free(struct rules *r)
     for (size_t i = 0; i < r->n_codes; i++)
         free(r->codes[i].code);
     free(r->codes);
+    free(r->code_slots);
     free(r->groups);
     free(r->nodes);
     free(r->rules);
@@ -1315,7 +1319,7 @@ void rules_free(struct rules *r)
 }
 
 /* memcmp() for the short codes here: inline, most comparisons end at the first bytes,
- * and a library call cost more than the rest of the search (every need of every
+ * and a library call cost more than the rest of the look-up (every need of every
  * referral is looked up). */
 static int short_cmp(const char *a, const char *b, size_t n)
 {
@@ -1325,19 +1329,43 @@ static int short_cmp(const char *a, const char *b, size_t n)
     return 0;
 }
 
+/* FNV-1a: every need of every referral is looked up, and a binary search's five
+ * unpredictable branches cost more than hashing a code of a dozen bytes. */
+static size_t code_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static void index_codes(struct rules *r)
+{
+    size_t n = 16;
+    while (n < 2 * r->n_codes)
+        n *= 2;
+    r->code_slots = malloc(n * sizeof *r->code_slots);
+    if (!r->code_slots)
+        abort(); /* out of memory while loading configuration */
+    for (size_t i = 0; i < n; i++)
+        r->code_slots[i] = -1;
+    r->code_mask = n - 1;
+    for (size_t k = 0; k < r->n_codes; k++) {
+        size_t i = code_hash(r->codes[k].code, r->codes[k].len) & r->code_mask;
+        while (r->code_slots[i] >= 0)
+            i = (i + 1) & r->code_mask;
+        r->code_slots[i] = (int)k;
+    }
+}
+
 int rules_find_need(const struct rules *r, const char *code, size_t len)
 {
-    size_t lo = 0, hi = r->n_codes;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const struct need_code *c = &r->codes[mid];
-        int d = c->len != len ? (c->len < len ? -1 : 1) : short_cmp(c->code, code, len);
-        if (d == 0)
+    for (size_t i = code_hash(code, len) & r->code_mask;; i = (i + 1) & r->code_mask) {
+        int k = r->code_slots[i];
+        if (k < 0)
+            return -1;
+        const struct need_code *c = &r->codes[k];
+        if (c->len == len && short_cmp(c->code, code, len) == 0)
             return c->index;
-        if (d < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
     }
-    return -1;
 }

@@ -291,6 +291,15 @@ static const struct route_case route_cases[] = {
      INCOMPLETE, "child.date_of_birth after the received date", 1},
     {"dob on received date is age 0",
      "{\"referral\": {\"child\": {\"date_of_birth\": \"2026-11-23\"}}}", EARLY_KENDAL, NULL, 0},
+    /* the year decides before the month, the month before the day */
+    {"dob a later month, an earlier day",
+     "{\"referral\": {\"child\": {\"date_of_birth\": \"2026-12-01\"}}}", INCOMPLETE,
+     "child.date_of_birth after the received date", 1},
+    {"dob a later year, an earlier month",
+     "{\"referral\": {\"child\": {\"date_of_birth\": \"2027-01-30\"}}}", INCOMPLETE,
+     "child.date_of_birth after the received date", 1},
+    {"dob an earlier year, a later month and day",
+     "{\"referral\": {\"child\": {\"date_of_birth\": \"2025-12-24\"}}}", EARLY_KENDAL, NULL, 0},
     {"dob = local date when UTC is a day behind",
      "{\"occurred_at\": \"2026-06-30T23:30:00Z\", \"referral\": {\"child\": {\"date_of_birth\": "
      "\"2026-07-01\"}}}",

@@ -188,8 +188,12 @@ struct due_spec {
 
 struct rules {
     char *path;
-    struct need_code *codes; /* sorted by (len, bytes) for lookup */
+    struct need_code *codes; /* sorted by (len, bytes) */
     size_t n_codes;
+    /* codes by hash, open addressing: an index into codes, or -1; code_mask + 1 slots, at
+     * least twice n_codes (so a look-up always meets a free slot) */
+    int *code_slots;
+    size_t code_mask;
     struct need_group *groups;
     size_t n_groups;
     struct rule_node *nodes;
