@@ -12,6 +12,8 @@
 #include "frontdoor/policy.h"
 #include "frontdoor/route.h"
 
+#include "rules_text.h"
+
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static struct policy *P;
@@ -1205,21 +1207,7 @@ END_TEST
  * `known` facts, level, age and need sets; route, destination, rule and every reason. */
 #define RHEAD                                                                                      \
     "group A a_code b_code c_code\n"                                                               \
-    "group B d_code e_code\n"                                                                      \
-    "priority red hours 4\n"                                                                       \
-    "priority amber working_days 1 at 17:00\n"                                                     \
-    "priority green working_days 3 at 17:00\n"                                                     \
-    "priority blue none\n"                                                                         \
-    "route school green allocated\n"                                                               \
-    "route family_hub green allocated\n"                                                           \
-    "route youth_support green allocated\n"                                                        \
-    "route targeted_family_help amber allocated\n"                                                 \
-    "route family_help_panel amber allocated\n"                                                    \
-    "route social_care red allocated\n"                                                            \
-    "route manual_triage amber triage\n"                                                           \
-    "route consent_required green awaiting_consent\n"                                              \
-    "route signpost blue closed\n"                                                                 \
-    "unplaced manual_triage to front-door-triage\n"
+    "group B d_code e_code\n" RULES_TEXT_TABLES "unplaced manual_triage to front-door-triage\n"
 #define RTAIL "rule default\n  when always\n  send manual_triage to front-door-triage\n"
 
 static const char *const compiled_files[] = {

@@ -10,6 +10,8 @@
 #include "frontdoor/route.h"
 #include "frontdoor/rules.h"
 
+#include "rules_text.h"
+
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static struct directory *D;
@@ -121,21 +123,7 @@ END_TEST
 /* ================================================================ mistakes */
 
 /* 14 lines: a group, the deadlines and the route table. */
-#define HEAD                                                                                       \
-    "group A a_code b_code\n"                                                                      \
-    "priority red hours 4\n"                                                                       \
-    "priority amber working_days 1 at 17:00\n"                                                     \
-    "priority green working_days 3 at 17:00\n"                                                     \
-    "priority blue none\n"                                                                         \
-    "route school green allocated\n"                                                               \
-    "route family_hub green allocated\n"                                                           \
-    "route youth_support green allocated\n"                                                        \
-    "route targeted_family_help amber allocated\n"                                                 \
-    "route family_help_panel amber allocated\n"                                                    \
-    "route social_care red allocated\n"                                                            \
-    "route manual_triage amber triage\n"                                                           \
-    "route consent_required green awaiting_consent\n"                                              \
-    "route signpost blue closed\n"
+#define HEAD "group A a_code b_code\n" RULES_TEXT_TABLES
 #define TAIL                                                                                       \
     "rule default\n"                                                                               \
     "  when always\n"                                                                              \
