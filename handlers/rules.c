@@ -997,10 +997,27 @@ static void necessary_bits(const struct rules *r, int n, bool neg, struct rule *
     }
 }
 
+/* Nodes under n once the defines are written out, memo[] holding each node's once
+ * counted (0: not yet); past RULES_MAX_EXPANDED it stops counting. */
+static size_t expanded_size(const struct rules *r, int n, size_t *memo)
+{
+    if (n < 0)
+        return 0;
+    if (memo[n] == 0) {
+        const struct rule_node *nd = &r->nodes[n];
+        size_t s = 1 + expanded_size(r, nd->a, memo) + expanded_size(r, nd->b, memo);
+        memo[n] = s > RULES_MAX_EXPANDED ? RULES_MAX_EXPANDED + 1 : s;
+    }
+    return memo[n];
+}
+
 static void check_rules(struct parser *p)
 {
     struct rules *r = p->r;
     int saved = p->line;
+    size_t *memo = calloc(r->n_nodes + 1, sizeof *memo);
+    if (!memo)
+        abort(); /* out of memory while loading configuration */
     for (size_t i = 0; i < r->n_rules; i++) {
         struct rule *ru = &r->rules[i];
         p->line = ru->line;
@@ -1012,6 +1029,13 @@ static void check_rules(struct parser *p)
         }
         if (ru->dest.kind == DEST_TEAM && ru->dest.team[0] == '\0') {
             PERR(p, "rule %s has no `send` line", ru->name);
+            continue;
+        }
+        if (expanded_size(r, ru->cond, memo) > RULES_MAX_EXPANDED) {
+            PERR(p,
+                 "rule %s: its condition has more than %d tests once its defines are written "
+                 "out (a define used twice in the next, again and again?)",
+                 ru->name, RULES_MAX_EXPANDED);
             continue;
         }
         necessary_bits(r, ru->cond, false, ru);
@@ -1040,6 +1064,7 @@ static void check_rules(struct parser *p)
                  last->name);
     }
     p->line = saved;
+    free(memo);
     for (int i = 0; i < ROUTE_COUNT; i++)
         if (!p->have_route[i])
             PERR(p, "route %s is missing from the route table (`route %s PRIORITY STATE`)",

@@ -136,6 +136,20 @@ static const struct {
     const char *error; /* NULL: valid */
 } error_cases[] = {
     {"minimal file is valid", HEAD TAIL, NULL},
+    /* 2^11 = 2,048 tests written out: refused at load, not walked at every decision */
+    {"define doubling",
+     HEAD "define D0 send\ndefine D1 D0 and D0\ndefine D2 D1 or D1\ndefine D3 D2 and D2\n"
+          "define D4 D3 and D3\ndefine D5 D4 and D4\ndefine D6 D5 and D5\n"
+          "define D7 D6 and D6\ndefine D8 D7 and D7\ndefine D9 D8 and D8\n"
+          "define D10 D9 and D9\ndefine D11 D10 and not D10\n"
+          "rule x\n  when D11\n  send signpost to adult-services\n" TAIL,
+     "r.rules:27: rule x: its condition has more than 1024 tests once its defines"},
+    {"define doubling within the limit",
+     HEAD "define D0 send\ndefine D1 D0 and D0\ndefine D2 D1 or D1\ndefine D3 D2 and D2\n"
+          "define D4 D3 and D3\ndefine D5 D4 and D4\ndefine D6 D5 and D5\n"
+          "define D7 D6 and D6\ndefine D8 D7 and D7\n"
+          "rule x\n  when D8\n  send signpost to adult-services\n" TAIL,
+     NULL},
     {"comments and blank lines", "# a comment\n\n" HEAD "   # indented comment\n" TAIL, NULL},
     {"unknown destination", HEAD "rule x\n  when level = 1\n  send signpost to nowhere-team\n" TAIL,
      "r.rules:17: unknown destination \"nowhere-team\""},

@@ -55,6 +55,10 @@ bool rules_parse_state(const char *s, size_t len, enum case_state *out);
 #define RULES_NEED_WORDS (RULES_MAX_NEEDS / 64)
 #define RULES_MAX_LIST   16 /* numbers in a `level in [...]` list */
 #define RULES_MAX_COUNT  64 /* largest N in `distinct_needs >= N` */
+/* Tests in one rule's condition with its defines written out: a define used twice in
+ * the next, and that one twice in the next, doubles at every step, and routing walks
+ * the written-out tree (26 such steps took 4.8 s to load and as long a decision). */
+#define RULES_MAX_EXPANDED 1024
 
 struct need_set {
     uint64_t bits[RULES_NEED_WORDS];
