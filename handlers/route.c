@@ -388,20 +388,20 @@ static bool need_holds(const struct route_facts *f, const struct rule_node *nd)
 static uint64_t atom_bits(struct eval *e)
 {
     _Static_assert(FACT_DISTRICT < RULES_ATOM_BASE, "fact bits overlap the atoms");
-    static const enum rule_fact num[3] = {FACT_LEVEL, FACT_AGE, FACT_DISTINCT_NEEDS};
     const struct rules *r = e->r;
     uint64_t bits = e->flags | e->known;
-    for (int k = 0; k < 3; k++) {
-        if (!(e->has_num >> num[k] & 1u))
+    for (int k = 0; k < RULES_NUMBER_FACTS; k++) {
+        enum rule_fact fact = rules_number_facts[k];
+        if (!(e->has_num >> fact & 1u))
             continue;
-        int v = e->num[num[k]];
+        int v = e->num[fact];
         if (v >= 0 && v < RULES_NUM_VALUES) {
             bits |= r->num_atoms[k][v];
             continue;
         }
         for (size_t i = 0; i < r->n_atoms; i++) {
             const struct rule_node *nd = &r->nodes[r->atoms[i]];
-            if ((nd->op == OP_CMP || nd->op == OP_IN) && nd->fact == num[k])
+            if ((nd->op == OP_CMP || nd->op == OP_IN) && nd->fact == fact)
                 bits |= (uint64_t)rules_number_holds(nd, v) << (RULES_ATOM_BASE + i);
         }
     }

@@ -389,7 +389,8 @@ static const char *const flag_facts[] = {"immediate_risk", "consent", "send", "p
 static const enum rule_fact flag_ids[] = {FACT_IMMEDIATE_RISK, FACT_CONSENT, FACT_SEND,
                                           FACT_PRE_BIRTH, FACT_INCOMPLETE};
 static const char *const num_facts[] = {"level", "age", "distinct_needs"};
-static const enum rule_fact num_ids[] = {FACT_LEVEL, FACT_AGE, FACT_DISTINCT_NEEDS};
+const enum rule_fact rules_number_facts[RULES_NUMBER_FACTS] = {FACT_LEVEL, FACT_AGE,
+                                                               FACT_DISTINCT_NEEDS};
 static const char *const known_facts[] = {"locality", "hub", "school", "district", "age", "level"};
 static const enum rule_fact known_ids[] = {FACT_LOCALITY, FACT_HUB, FACT_SCHOOL,
                                            FACT_DISTRICT, FACT_AGE, FACT_LEVEL};
@@ -508,7 +509,7 @@ static int parse_atom(struct parser *p)
         if (op && tok_is(op, "in")) {
             int n = new_node(p, OP_IN);
             struct rule_node *nd = &p->r->nodes[n];
-            nd->fact = num_ids[i];
+            nd->fact = rules_number_facts[i];
             struct tok *b = next(p);
             if (!b || b->kind != T_LBRACK) {
                 PERR(p, "expected [ numbers ] after `in`");
@@ -538,10 +539,11 @@ static int parse_atom(struct parser *p)
             return -1;
         }
         int v;
-        if (!parse_int(p, 0, num_ids[i] == FACT_DISTINCT_NEEDS ? RULES_MAX_COUNT : 200, &v))
+        if (!parse_int(p, 0, rules_number_facts[i] == FACT_DISTINCT_NEEDS ? RULES_MAX_COUNT : 200,
+                       &v))
             return -1;
         int n = new_node(p, OP_CMP);
-        p->r->nodes[n].fact = num_ids[i];
+        p->r->nodes[n].fact = rules_number_facts[i];
         p->r->nodes[n].cmp = (enum rule_cmp)c;
         p->r->nodes[n].value = v;
         return n;
@@ -1195,15 +1197,14 @@ bool rules_number_holds(const struct rule_node *nd, int v)
 /* The atoms' tables: a number test becomes a load per fact. */
 static void atom_tables(struct rules *r)
 {
-    static const enum rule_fact num[3] = {FACT_LEVEL, FACT_AGE, FACT_DISTINCT_NEEDS};
     for (size_t i = 0; i < r->n_atoms; i++) {
         const struct rule_node *nd = &r->nodes[r->atoms[i]];
         if (nd->op != OP_CMP && nd->op != OP_IN) {
             r->need_atoms[r->n_need_atoms++] = (unsigned char)i;
             continue;
         }
-        for (int k = 0; k < 3; k++)
-            for (int v = 0; nd->fact == num[k] && v < RULES_NUM_VALUES; v++)
+        for (int k = 0; k < RULES_NUMBER_FACTS; k++)
+            for (int v = 0; nd->fact == rules_number_facts[k] && v < RULES_NUM_VALUES; v++)
                 if (rules_number_holds(nd, v))
                     r->num_atoms[k][v] |= 1ull << (RULES_ATOM_BASE + i);
     }

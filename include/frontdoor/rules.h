@@ -147,6 +147,11 @@ struct dest_spec {
 #define RULES_MAX_TERMS  32 /* terms of one compiled condition; more and it is walked */
 #define RULES_NUM_VALUES 128
 
+/* The number facts, in the order of struct rules' num_atoms (and of their names in the
+ * rule file: level, age, distinct_needs). */
+#define RULES_NUMBER_FACTS 3
+extern const enum rule_fact rules_number_facts[RULES_NUMBER_FACTS];
+
 struct rule_term {
     uint64_t mask, want;
 };
@@ -211,7 +216,7 @@ struct rules {
     /* The number atoms as tables: for level, age and distinct_needs (in that order) and a
      * value below RULES_NUM_VALUES, the bits of the atoms that hold. The need atoms are
      * the rest: need_atoms lists their atom indices. */
-    uint64_t num_atoms[3][RULES_NUM_VALUES];
+    uint64_t num_atoms[RULES_NUMBER_FACTS][RULES_NUM_VALUES];
     unsigned char need_atoms[RULES_MAX_ATOMS];
     size_t n_need_atoms;
     struct step_rule *steps;
