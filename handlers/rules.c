@@ -1081,8 +1081,6 @@ static void check_rules(struct parser *p)
         PERR(p, "no need groups");
 }
 
-static void index_codes(struct rules *r);
-
 /* ---------------------------------------------------------------- compiled conditions */
 
 /* Routing walks a condition tree node by node, an indirect jump each; a condition in
@@ -1232,6 +1230,35 @@ static void compile_rules(struct rules *r)
     atom_tables(r);
 }
 
+/* FNV-1a: every need of every referral is looked up, and a binary search's five
+ * unpredictable branches cost more than hashing a code of a dozen bytes. */
+static size_t code_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static void index_codes(struct rules *r)
+{
+    size_t n = 16;
+    while (n < 2 * r->n_codes)
+        n *= 2;
+    r->code_slots = malloc(n * sizeof *r->code_slots);
+    if (!r->code_slots)
+        abort(); /* out of memory while loading configuration */
+    for (size_t i = 0; i < n; i++)
+        r->code_slots[i] = -1;
+    r->code_mask = n - 1;
+    for (size_t k = 0; k < r->n_codes; k++) {
+        size_t i = code_hash(r->codes[k].code, r->codes[k].len) & r->code_mask;
+        while (r->code_slots[i] >= 0)
+            i = (i + 1) & r->code_mask;
+        r->code_slots[i] = (int)k;
+    }
+}
+
 static int cmp_code(const void *a, const void *b)
 {
     const struct need_code *x = a, *y = b;
@@ -1353,35 +1380,6 @@ static int short_cmp(const char *a, const char *b, size_t n)
         if (a[i] != b[i])
             return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
     return 0;
-}
-
-/* FNV-1a: every need of every referral is looked up, and a binary search's five
- * unpredictable branches cost more than hashing a code of a dozen bytes. */
-static size_t code_hash(const char *s, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
-static void index_codes(struct rules *r)
-{
-    size_t n = 16;
-    while (n < 2 * r->n_codes)
-        n *= 2;
-    r->code_slots = malloc(n * sizeof *r->code_slots);
-    if (!r->code_slots)
-        abort(); /* out of memory while loading configuration */
-    for (size_t i = 0; i < n; i++)
-        r->code_slots[i] = -1;
-    r->code_mask = n - 1;
-    for (size_t k = 0; k < r->n_codes; k++) {
-        size_t i = code_hash(r->codes[k].code, r->codes[k].len) & r->code_mask;
-        while (r->code_slots[i] >= 0)
-            i = (i + 1) & r->code_mask;
-        r->code_slots[i] = (int)k;
-    }
 }
 
 int rules_find_need(const struct rules *r, const char *code, size_t len)
